@@ -1,0 +1,44 @@
+# Troupe monorepo tasks. Every Go tool runs through `go tool` (pinned in
+# tools/go.mod), so a machine with Go, git and make needs nothing else.
+
+MODULES := sdk proto tools bench
+GO      ?= go
+
+.PHONY: all test test-sdk test-modules bench bench-quick lint fmt proto help
+
+all: lint test
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+test: test-sdk test-modules ## run every test (the SDK with -race)
+
+test-sdk:
+	cd sdk && $(GO) test -race -count=1 ./...
+
+test-modules:
+	@set -e; for m in $(filter-out sdk,$(MODULES)); do \
+		echo "== $$m"; (cd $$m && $(GO) test -count=1 ./...); \
+	done
+
+bench: ## side-by-side benchmarks against protoactor-go (the table of record; minutes)
+	cd bench && $(GO) run ./cmd/troupe-bench
+
+bench-quick: ## the same benchmarks at small sizes (seconds)
+	cd bench && $(GO) run ./cmd/troupe-bench -quick -runs 3
+
+lint: ## gofmt, go vet, staticcheck, buf lint, and stale generated code
+	@unformatted=$$(gofmt -l $(MODULES)); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@set -e; for m in $(MODULES); do \
+		echo "== vet + staticcheck $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) tool staticcheck ./...); \
+	done
+	$(GO) tool buf lint proto
+	./scripts/check-generated.sh
+
+fmt: ## format every Go file
+	gofmt -w $(MODULES)
+
+proto: ## regenerate Go code from proto/
+	./scripts/genproto.sh

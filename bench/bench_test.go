@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+)
+
+// These benchmarks run the same scenarios as cmd/troupe-bench, one side per
+// sub-benchmark, for profiling with `go test -bench -cpuprofile`. The table
+// of record comes from cmd/troupe-bench, which interleaves the sides.
+
+func benchSides(b *testing.B, troupe, proto func() ([]float64, error), unit string) {
+	for _, side := range []struct {
+		name string
+		run  func() ([]float64, error)
+	}{{"troupe", troupe}, {"protoactor", proto}} {
+		b.Run(side.name, func(b *testing.B) {
+			var last []float64
+			for b.Loop() {
+				f, err := side.run()
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = f
+			}
+			b.ReportMetric(last[0], unit)
+		})
+	}
+}
+
+// BenchmarkScenarios runs every local scenario at its quick size, one
+// sub-benchmark per scenario and side, e.g.
+//
+//	go test -bench 'Scenarios/spawn-stop/troupe' -cpuprofile cpu.out ./bench
+func BenchmarkScenarios(b *testing.B) {
+	for _, s := range LocalScenarios(QuickSizes()) {
+		b.Run(s.Key, func(b *testing.B) {
+			benchSides(b, s.Troupe, s.Proto, strings.ReplaceAll(s.Metrics[0].Unit, "ns/op", "ns/request"))
+		})
+	}
+}
+
+// TestScenariosRun keeps the benchmark code honest in `go test`: every
+// scenario completes on both runtimes at a tiny size and reports a positive
+// figure.
+func TestScenariosRun(t *testing.T) {
+	sz := QuickSizes()
+	sz.PingPong.Messages = 1_000
+	sz.Request = RequestConfig{Requests: 100, Warmup: 10}
+	sz.SpawnStop = 100
+	sz.IdleActors = 100
+	rows, err := Run(LocalScenarios(sz), 1, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Troupe <= 0 || r.Proto <= 0 {
+			t.Errorf("%s: troupe %v, protoactor-go %v; want both positive", r.Name, r.Troupe, r.Proto)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

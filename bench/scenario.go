@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	pactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// Metric names one figure a scenario reports.
+type Metric struct {
+	Name, Unit     string
+	HigherIsBetter bool
+}
+
+// Scenario measures the same workload on Troupe and on protoactor-go. Each
+// run function returns one figure per metric.
+type Scenario struct {
+	// Key names the scenario on the command line and in benchmark names.
+	Key     string
+	Metrics []Metric
+	Troupe  func() ([]float64, error)
+	Proto   func() ([]float64, error)
+}
+
+// Run runs every scenario runs times, alternating Troupe and protoactor-go
+// runs so that both see the same machine load, and returns the medians.
+// Progress goes to log.
+func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
+	var rows []Row
+	for _, s := range scenarios {
+		troupe := make([][]float64, len(s.Metrics))
+		proto := make([][]float64, len(s.Metrics))
+		for i := range runs {
+			for _, side := range []struct {
+				name string
+				run  func() ([]float64, error)
+				out  [][]float64
+			}{{"troupe", s.Troupe, troupe}, {"protoactor-go", s.Proto, proto}} {
+				runtime.GC()
+				figures, err := side.run()
+				if err != nil {
+					return nil, fmt.Errorf("%s, %s: %w", s.Metrics[0].Name, side.name, err)
+				}
+				for m, f := range figures {
+					side.out[m] = append(side.out[m], f)
+				}
+				fmt.Fprintf(log, "run %d/%d %-14s %-40s %v\n", i+1, runs, side.name, s.Metrics[0].Name, figures)
+			}
+		}
+		for m, metric := range s.Metrics {
+			rows = append(rows, Row{Name: metric.Name, Unit: metric.Unit, HigherIsBetter: metric.HigherIsBetter,
+				Troupe: median(troupe[m]), Proto: median(proto[m])})
+		}
+	}
+	return rows, nil
+}
+
+// Sizes scales the local scenarios; Full is what the issue asks for, Quick
+// is for smoke runs.
+type Sizes struct {
+	PingPong   PingPongConfig
+	Request    RequestConfig
+	SpawnStop  int
+	IdleActors int
+}
+
+// FullSizes are the benchmark shapes of record.
+func FullSizes() Sizes {
+	return Sizes{PingPong: DefaultPingPong(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
+}
+
+// QuickSizes finish in seconds.
+func QuickSizes() Sizes {
+	pp := DefaultPingPong()
+	pp.Messages = 50_000
+	return Sizes{PingPong: pp, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
+}
+
+// LocalScenarios are the in-process actor runtime comparisons.
+func LocalScenarios(sz Sizes) []Scenario {
+	rate := func(n int, run func() (time.Duration, error)) func() ([]float64, error) {
+		return func() ([]float64, error) {
+			d, err := run()
+			return []float64{float64(n) / d.Seconds()}, err
+		}
+	}
+	latency := func(run func(RequestConfig) (Latency, error)) func() ([]float64, error) {
+		return func() ([]float64, error) {
+			l, err := run(sz.Request)
+			return []float64{float64(l.Mean), micros(l.P50), micros(l.P99)}, err
+		}
+	}
+	bytes := func(run func(int) (float64, error)) func() ([]float64, error) {
+		return func() ([]float64, error) {
+			b, err := run(sz.IdleActors)
+			return []float64{b}, err
+		}
+	}
+	pp := sz.PingPong
+	ppUnbounded := pp
+	ppUnbounded.Capacity = 0
+	return []Scenario{
+		{
+			Key:     "pingpong-bounded",
+			Metrics: []Metric{{fmt.Sprintf("in-process ping-pong, %d pairs, bounded mailboxes", pp.Pairs), "msg/s", true}},
+			Troupe:  rate(pp.Total(), func() (time.Duration, error) { return TroupePingPong(pp) }),
+			Proto:   rate(pp.Total(), func() (time.Duration, error) { return ProtoPingPong(pp) }),
+		},
+		{
+			Key:     "pingpong-default",
+			Metrics: []Metric{{fmt.Sprintf("in-process ping-pong, %d pairs, default mailboxes", pp.Pairs), "msg/s", true}},
+			Troupe:  rate(pp.Total(), func() (time.Duration, error) { return TroupePingPong(ppUnbounded) }),
+			Proto:   rate(pp.Total(), func() (time.Duration, error) { return ProtoPingPong(ppUnbounded) }),
+		},
+		{
+			Key: "request",
+			Metrics: []Metric{
+				{"local request/response, mean", "ns/op", false},
+				{"local request/response, p50", "µs", false},
+				{"local request/response, p99", "µs", false},
+			},
+			Troupe: latency(TroupeRequest),
+			Proto:  latency(ProtoRequest),
+		},
+		{
+			Key:     "spawn-stop",
+			Metrics: []Metric{{"spawn and stop", "actors/s", true}},
+			Troupe:  rate(sz.SpawnStop, func() (time.Duration, error) { return TroupeSpawnStop(sz.SpawnStop) }),
+			Proto:   rate(sz.SpawnStop, func() (time.Duration, error) { return ProtoSpawnStop(sz.SpawnStop) }),
+		},
+		{
+			Key:     "idle-bytes",
+			Metrics: []Metric{{fmt.Sprintf("heap per idle actor, %d actors", sz.IdleActors), "B/actor", false}},
+			Troupe:  bytes(TroupeIdleBytes),
+			Proto:   bytes(ProtoIdleBytes),
+		},
+	}
+}
+
+// newProtoSystem returns a protoactor-go system that does not log.
+func newProtoSystem() *pactor.ActorSystem {
+	return pactor.NewActorSystem(pactor.WithLoggerFactory(func(*pactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+}

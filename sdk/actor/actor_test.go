@@ -1,0 +1,322 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type ping struct{ n int }
+type pong struct{ n int }
+
+func echo(c Context) {
+	if m, ok := c.Message().(*ping); ok {
+		c.Respond(&pong{n: m.n})
+	}
+}
+
+func TestRequestRoundTrip(t *testing.T) {
+	sys := newSystem(t)
+	pid := sys.Spawn(PropsFromFunc(echo))
+	for i := range 100 {
+		reply, err := sys.Request(testContext(t), pid, &ping{n: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := reply.(*pong); !ok || p.n != i {
+			t.Fatalf("reply = %#v, want pong %d", reply, i)
+		}
+	}
+}
+
+func TestSpawnNamedRejectsDuplicateName(t *testing.T) {
+	sys := newSystem(t)
+	props := PropsFromFunc(echo)
+	pid, err := sys.SpawnNamed(props, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid.Id != "echo" || pid.Address != LocalAddress {
+		t.Fatalf("pid = %v, want nonhost/echo", pid)
+	}
+	_, err = sys.SpawnNamed(props, "echo")
+	if !errors.Is(err, ErrNameExists) || !strings.Contains(err.Error(), `"echo"`) {
+		t.Fatalf("second spawn: err = %v, want ErrNameExists naming echo", err)
+	}
+	// The first actor is unaffected.
+	if _, err := sys.Request(testContext(t), pid, &ping{}); err != nil {
+		t.Fatalf("request after failed duplicate spawn: %v", err)
+	}
+}
+
+func TestSpawnFailsCleanlyOnBadProps(t *testing.T) {
+	sys := newSystem(t)
+	if _, err := sys.SpawnNamed(&Props{}, "none"); err == nil {
+		t.Error("spawn with empty props succeeded")
+	}
+	if _, err := sys.SpawnNamed(PropsFromProducer(func() Actor { panic("boom") }), "panics"); err == nil ||
+		!strings.Contains(err.Error(), "boom") {
+		t.Errorf("spawn with panicking producer: err = %v, want one mentioning the panic", err)
+	}
+	if _, err := sys.SpawnNamed(PropsFromProducer(func() Actor { return nil }), "nil"); err == nil {
+		t.Error("spawn with producer returning nil succeeded")
+	}
+	if pid := sys.Spawn(&Props{}); pid != nil {
+		t.Errorf("Spawn with empty props = %v, want nil", pid)
+	}
+	if n := sys.Registry().Count(); n != 0 {
+		t.Errorf("failed spawns left %d processes registered", n)
+	}
+}
+
+func TestPerSenderFIFO(t *testing.T) {
+	const senders, perSender = 8, 5000
+	sys := newSystem(t)
+	type seq struct{ sender, n int }
+	var mu sync.Mutex
+	next := make([]int, senders)
+	var bad []string
+	done := make(chan struct{})
+	received := 0
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		m, ok := c.Message().(seq)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if m.n != next[m.sender] {
+			bad = append(bad, fmt.Sprintf("sender %d: got %d, want %d", m.sender, m.n, next[m.sender]))
+		}
+		next[m.sender] = m.n + 1
+		if received++; received == senders*perSender {
+			close(done)
+		}
+	}))
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for i := range perSender {
+				sys.Send(pid, seq{s, i})
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("not every message arrived")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatalf("out of order: %v", bad[:min(5, len(bad))])
+	}
+}
+
+func TestContextSendRequestRespondForward(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	// sink records what it gets and who sent it.
+	sink := sys.Spawn(PropsFromFunc(func(c Context) {
+		if s, ok := c.Message().(string); ok {
+			sender := "<nil>"
+			if c.Sender() != nil {
+				sender = c.Sender().Id
+			}
+			rec.add(s + " from " + sender)
+		}
+	}))
+	eco := sys.Spawn(PropsFromFunc(echo))
+	fwd := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(string); ok {
+			c.Forward(sink)
+		}
+	}))
+	var self *PID
+	driver := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch m := c.Message().(type) {
+		case *Started:
+			self = c.Self()
+			c.Send(sink, "send")
+			c.Request(eco, &ping{n: 7})
+		case *pong:
+			rec.add(fmt.Sprintf("pong %d to requester", m.n))
+			c.Send(fwd, "forwarded")
+		}
+	}))
+	_ = driver
+	got := rec.waitLen(t, 3)
+	want := map[string]bool{
+		"send from <nil>":      true,
+		"pong 7 to requester":  true,
+		"forwarded from <nil>": true,
+	}
+	for _, g := range got {
+		if !want[g.(string)] {
+			t.Errorf("unexpected %q (self %s)", g, self.Id)
+		}
+	}
+}
+
+func TestForwardKeepsSenderAndHeader(t *testing.T) {
+	sys := newSystem(t)
+	eco := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*ping); ok {
+			c.Respond(c.Header().Get("trace"))
+		}
+	}))
+	fwd := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*ping); ok {
+			c.Forward(eco)
+		}
+	}))
+	reply, err := sys.Request(testContext(t), fwd, &Envelope{Message: &ping{}, Header: Header{"trace": "t-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply != "t-1" {
+		t.Fatalf("reply = %v, want the header value forwarded with the sender", reply)
+	}
+}
+
+func TestRequestToUnknownPIDFailsFast(t *testing.T) {
+	sys := newSystem(t)
+	dl := deadLetters(t, sys)
+	// A deadline far beyond the test's own: if the request waited for it,
+	// the test would time out instead of seeing ErrDeadLetter.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_, err := sys.Request(ctx, NewPID(LocalAddress, "nobody"), &ping{})
+	if !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("err = %v, want ErrDeadLetter", err)
+	}
+	if !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("error %q does not name the target", err)
+	}
+	ev := dl.waitLen(t, 1)[0].(*DeadLetterEvent)
+	if ev.PID.Id != "nobody" || !errors.Is(ev.Reason, ErrDeadLetter) {
+		t.Errorf("dead letter event = %+v", ev)
+	}
+	f := sys.RequestFuture(NewPID(LocalAddress, "nobody"), &ping{}, time.Hour)
+	if _, err := f.Result(); !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("future err = %v, want ErrDeadLetter", err)
+	}
+}
+
+func TestRequestToStoppedActorFailsFast(t *testing.T) {
+	sys := newSystem(t)
+	pid := sys.Spawn(PropsFromFunc(echo))
+	if _, err := sys.Request(testContext(t), pid, &ping{}); err != nil {
+		t.Fatal(err)
+	}
+	stopAndWait(t, sys, pid)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	// The same PID object, whose cached process is now dead.
+	if _, err := sys.Request(ctx, pid, &ping{}); !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("err = %v, want ErrDeadLetter", err)
+	}
+	// A fresh PID object for the same id.
+	if _, err := sys.Request(ctx, NewPID(pid.Address, pid.Id), &ping{}); !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("err = %v, want ErrDeadLetter", err)
+	}
+}
+
+func TestRequestHonoursContextDeadline(t *testing.T) {
+	sys := newSystem(t)
+	silent := sys.Spawn(PropsFromFunc(func(Context) {}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := sys.Request(ctx, silent, &ping{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+	cctx, ccancel := context.WithCancel(context.Background())
+	ccancel()
+	if _, err := sys.Request(cctx, silent, &ping{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	eventually(t, "futures to be unregistered", func() bool { return sys.Registry().Count() == 1 })
+}
+
+func TestRequestFutureTimesOut(t *testing.T) {
+	sys := newSystem(t)
+	silent := sys.Spawn(PropsFromFunc(func(Context) {}))
+	f := sys.RequestFuture(silent, &ping{}, 10*time.Millisecond)
+	if _, err := f.Result(); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	// A late reply to a completed future is a dead letter, not a panic.
+	dl := deadLetters(t, sys)
+	sys.Send(f.PID(), "late")
+	if ev := dl.waitLen(t, 1)[0].(*DeadLetterEvent); ev.Message != "late" {
+		t.Fatalf("dead letter = %+v", ev)
+	}
+}
+
+func TestSendToNilPIDIsADeadLetter(t *testing.T) {
+	sys := newSystem(t)
+	dl := deadLetters(t, sys)
+	sys.Send(nil, "lost")
+	ev := dl.waitLen(t, 1)[0].(*DeadLetterEvent)
+	if ev.Message != "lost" || !errors.Is(ev.Reason, ErrNilPID) {
+		t.Fatalf("dead letter = %+v", ev)
+	}
+	if err := sys.StopAndWait(testContext(t), nil); !errors.Is(err, ErrNilPID) {
+		t.Fatalf("StopAndWait(nil) = %v", err)
+	}
+}
+
+func TestHeadersTravelWithTheMessage(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		if s, ok := c.Message().(string); ok {
+			rec.add(s + ":" + c.Header().Get("tenant"))
+		}
+	}))
+	sys.Send(pid, &Envelope{Message: "a", Header: Header{"tenant": "acme"}})
+	sys.Send(pid, "b")
+	got := rec.waitLen(t, 2)
+	if got[0] != "a:acme" || got[1] != "b:" {
+		t.Fatalf("got %v", got)
+	}
+	var h Header
+	if h.Get("x") != "" {
+		t.Fatal("nil header not empty")
+	}
+}
+
+func TestPIDEqual(t *testing.T) {
+	a, b := NewPID("h:1", "x"), NewPID("h:1", "x")
+	if !a.Equal(b) || a.Equal(NewPID("h:2", "x")) || a.Equal(NewPID("h:1", "y")) || a.Equal(nil) {
+		t.Fatal("Equal is wrong")
+	}
+	var n *PID
+	if !n.Equal(nil) {
+		t.Fatal("nil PIDs are not equal")
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, cfg := range []Config{
+		{RequestTimeout: -time.Second},
+		{DeadLetterLogInterval: -time.Second},
+	} {
+		if _, err := NewSystem(cfg); err == nil {
+			t.Errorf("NewSystem(%+v) succeeded", cfg)
+		}
+	}
+	sys := newSystem(t)
+	got := sys.Config()
+	def := DefaultConfig()
+	if got.RequestTimeout != def.RequestTimeout || got.DeadLetterLogBurst != def.DeadLetterLogBurst ||
+		got.DeadLetterLogInterval != def.DeadLetterLogInterval || got.SupervisorStrategy == nil {
+		t.Fatalf("defaults not applied: %+v", got)
+	}
+}

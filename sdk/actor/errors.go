@@ -1,0 +1,23 @@
+package actor
+
+import "errors"
+
+// Errors returned by the runtime. Match them with errors.Is: the errors the
+// runtime returns wrap them with the PID or name concerned.
+var (
+	// ErrNameExists: SpawnNamed was given a name already in use.
+	ErrNameExists = errors.New("actor: name already in use")
+	// ErrDeadLetter: the target of a request does not exist (it never did, or
+	// it has stopped), so no answer will ever come.
+	ErrDeadLetter = errors.New("actor: dead letter: no such process")
+	// ErrTimeout: a future's timeout passed before the answer came.
+	ErrTimeout = errors.New("actor: request timed out")
+	// ErrMailboxFull: a bounded mailbox with the OverflowDrop policy was full.
+	ErrMailboxFull = errors.New("actor: mailbox full")
+	// ErrActorStopped: the message reached an actor after it stopped.
+	ErrActorStopped = errors.New("actor: actor stopped")
+	// ErrSystemShutdown: the actor system is shutting down or shut down.
+	ErrSystemShutdown = errors.New("actor: system shut down")
+	// ErrNilPID: a nil PID was given where a PID is required.
+	ErrNilPID = errors.New("actor: nil PID")
+)

@@ -1,0 +1,144 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Future is the pending answer to a request. It is a process of its own:
+// the reply, sent to its PID, completes it. A future completes exactly once,
+// with the reply or an error (ErrTimeout, ErrDeadLetter, ErrSystemShutdown,
+// or the context's error).
+type Future struct {
+	handle procHandle
+	sys    *System
+	pid    *PID
+	done   chan struct{}
+
+	mu        sync.Mutex
+	completed bool
+	result    any
+	err       error
+	timer     *time.Timer
+	callbacks []func(any, error)
+}
+
+// newFuture registers a future; with timeout > 0 it fails with ErrTimeout
+// after that long. timeout < 0 means no timeout (callers that wait on a
+// context).
+func (s *System) newFuture(timeout time.Duration) *Future {
+	f := &Future{sys: s, done: make(chan struct{})}
+	f.handle = procHandle{p: f, sys: s}
+	pid, err := s.registry.add(s.registry.NextID(), &f.handle)
+	if err != nil { // ids from NextID are unique; this would be a bug
+		panic(err)
+	}
+	f.pid = pid
+	if timeout == 0 {
+		timeout = s.cfg.RequestTimeout
+	}
+	if timeout > 0 {
+		f.mu.Lock()
+		f.timer = time.AfterFunc(timeout, func() {
+			f.complete(nil, fmt.Errorf("%w after %v", ErrTimeout, timeout))
+		})
+		f.mu.Unlock()
+	}
+	return f
+}
+
+// PID returns the future's PID: the sender to reply to.
+func (f *Future) PID() *PID { return f.pid }
+
+// Done is closed when the future completes.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Result waits for the future and returns the reply or the error.
+func (f *Future) Result() (any, error) {
+	<-f.done
+	return f.result, f.err
+}
+
+// Wait waits for the future and returns its error.
+func (f *Future) Wait() error {
+	_, err := f.Result()
+	return err
+}
+
+// Await waits for the future or for ctx, whichever ends first; if ctx ends
+// first the future is cancelled with ctx's error.
+func (f *Future) Await(ctx context.Context) (any, error) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		f.complete(nil, fmt.Errorf("actor: request to future %s: %w", f.pid.Id, context.Cause(ctx)))
+		<-f.done
+	}
+	return f.result, f.err
+}
+
+// complete settles the future once; later calls do nothing.
+func (f *Future) complete(result any, err error) {
+	f.mu.Lock()
+	if f.completed {
+		f.mu.Unlock()
+		return
+	}
+	f.completed = true
+	f.result, f.err = result, err
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	callbacks := f.callbacks
+	f.callbacks = nil
+	close(f.done)
+	f.mu.Unlock()
+	f.sys.registry.Remove(f.pid)
+	for _, cb := range callbacks {
+		cb(result, err)
+	}
+}
+
+// onComplete calls cb with the outcome once the future completes (at once if
+// it already has), on the completing goroutine.
+func (f *Future) onComplete(cb func(any, error)) {
+	f.mu.Lock()
+	if !f.completed {
+		f.callbacks = append(f.callbacks, cb)
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	cb(f.result, f.err)
+}
+
+// SendUserMessage completes the future with the reply.
+func (f *Future) SendUserMessage(_ *PID, item any) {
+	msg := messageOf(item)
+	if dl, ok := msg.(*DeadLetterResponse); ok {
+		f.complete(nil, fmt.Errorf("%w: %s", ErrDeadLetter, pidString(dl.Target)))
+		return
+	}
+	f.complete(msg, nil)
+}
+
+// SendSystemMessage completes the future with a Terminated (futures that
+// watch an actor stop); other system messages are ignored.
+func (f *Future) SendSystemMessage(_ *PID, msg any) {
+	if t, ok := msg.(*Terminated); ok {
+		f.complete(t, nil)
+	}
+}
+
+// Stop fails the future.
+func (f *Future) Stop(*PID) { f.complete(nil, ErrActorStopped) }
+
+// pidString formats a PID for errors and logs.
+func pidString(pid *PID) string {
+	if pid == nil {
+		return "<nil>"
+	}
+	return pid.Address + "/" + pid.Id
+}

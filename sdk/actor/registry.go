@@ -1,0 +1,195 @@
+package actor
+
+import (
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// LocalAddress is the address of a system that is not reachable over the
+// network. PIDs with this address are always resolved locally.
+const LocalAddress = "nonhost"
+
+// registryShards spreads the registry over independently locked maps so that
+// spawns and stops on different cores rarely contend. A power of two.
+const registryShards = 64
+
+// AddressResolver returns the process that forwards to a non-local PID (the
+// remote transport registers one), or false if it does not handle pid.
+type AddressResolver func(pid *PID) (Process, bool)
+
+// Registry maps process ids to processes. Sends do not consult it on the hot
+// path: a PID caches its process after the first lookup.
+type Registry struct {
+	sys       *System
+	address   atomic.Pointer[string]
+	seq       atomic.Uint64
+	seed      maphash.Seed
+	resolvers atomic.Pointer[[]AddressResolver]
+	resolveMu sync.Mutex
+	shards    [registryShards]registryShard
+}
+
+type registryShard struct {
+	mu sync.RWMutex
+	m  map[string]*procHandle
+	_  [32]byte // keep shards on separate cache lines
+}
+
+func newRegistry(sys *System) *Registry {
+	r := &Registry{sys: sys, seed: maphash.MakeSeed()}
+	addr := LocalAddress
+	r.address.Store(&addr)
+	for i := range r.shards {
+		r.shards[i].m = make(map[string]*procHandle)
+	}
+	return r
+}
+
+// Address returns the address of this system: LocalAddress until a
+// transport sets its own.
+func (r *Registry) Address() string { return *r.address.Load() }
+
+// SetAddress sets the address that new PIDs carry and that is resolved
+// locally. Transports call it once, before the system is used over the
+// network.
+func (r *Registry) SetAddress(address string) { r.address.Store(&address) }
+
+// RegisterResolver adds a resolver for PIDs whose address is not local.
+func (r *Registry) RegisterResolver(res AddressResolver) {
+	r.resolveMu.Lock()
+	defer r.resolveMu.Unlock()
+	var list []AddressResolver
+	if old := r.resolvers.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, res)
+	r.resolvers.Store(&list)
+}
+
+// NextID returns a fresh process id, unique within this system.
+func (r *Registry) NextID() string {
+	return "$" + strconv.FormatUint(r.seq.Add(1), 36)
+}
+
+func (r *Registry) shard(id string) *registryShard {
+	return &r.shards[maphash.String(r.seed, id)&(registryShards-1)]
+}
+
+// Add registers p under id and returns its PID. It fails with ErrNameExists
+// if id is taken.
+func (r *Registry) Add(id string, p Process) (*PID, error) {
+	return r.add(id, &procHandle{p: p, sys: r.sys})
+}
+
+func (r *Registry) add(id string, h *procHandle) (*PID, error) {
+	s := r.shard(id)
+	s.mu.Lock()
+	if _, taken := s.m[id]; taken {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q", ErrNameExists, id)
+	}
+	s.m[id] = h
+	s.mu.Unlock()
+	pid := &PID{Address: r.Address(), Id: id}
+	pid.ref.Store(h)
+	return pid, nil
+}
+
+// Remove unregisters the process of pid. Messages sent to pid afterwards go
+// to dead letters.
+func (r *Registry) Remove(pid *PID) {
+	s := r.shard(pid.Id)
+	s.mu.Lock()
+	h, ok := s.m[pid.Id]
+	delete(s.m, pid.Id)
+	s.mu.Unlock()
+	if ok {
+		h.dead.Store(true)
+	}
+}
+
+// Get returns the local process registered under id.
+func (r *Registry) Get(id string) (Process, bool) {
+	h, ok := r.lookup(id)
+	if !ok {
+		return nil, false
+	}
+	return h.p, true
+}
+
+func (r *Registry) lookup(id string) (*procHandle, bool) {
+	s := r.shard(id)
+	s.mu.RLock()
+	h, ok := s.m[id]
+	s.mu.RUnlock()
+	return h, ok
+}
+
+// Count returns the number of registered processes.
+func (r *Registry) Count() int {
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// each calls fn for every registered process (a snapshot per shard).
+func (r *Registry) each(fn func(id string, p Process)) {
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.RLock()
+		type entry struct {
+			id string
+			p  Process
+		}
+		list := make([]entry, 0, len(s.m))
+		for id, h := range s.m {
+			list = append(list, entry{id, h.p})
+		}
+		s.mu.RUnlock()
+		for _, e := range list {
+			fn(e.id, e.p)
+		}
+	}
+}
+
+// isLocal reports whether address names this system.
+func (r *Registry) isLocal(address string) bool {
+	return address == LocalAddress || address == r.Address()
+}
+
+// resolve returns the process for pid: from the PID's cache when it is
+// valid, else from the registry (then cached) or an address resolver, else
+// dead letters.
+func (r *Registry) resolve(pid *PID) Process {
+	if h := pid.ref.Load(); h != nil && h.sys == r.sys && !h.dead.Load() {
+		return h.p
+	}
+	return r.resolveSlow(pid)
+}
+
+func (r *Registry) resolveSlow(pid *PID) Process {
+	if !r.isLocal(pid.Address) {
+		if list := r.resolvers.Load(); list != nil {
+			for _, res := range *list {
+				if p, ok := res(pid); ok {
+					return p
+				}
+			}
+		}
+		return r.sys.deadLetters
+	}
+	h, ok := r.lookup(pid.Id)
+	if !ok {
+		return r.sys.deadLetters
+	}
+	pid.ref.Store(h)
+	return h.p
+}

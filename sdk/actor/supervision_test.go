@@ -1,0 +1,237 @@
+package actor
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// counter counts "inc" messages, panics on "boom" and answers "get".
+type counter struct {
+	n       int
+	started *recorder
+}
+
+func (a *counter) Receive(c Context) {
+	switch m := c.Message().(type) {
+	case *Started:
+		if a.started != nil {
+			a.started.add(c.Self().Id)
+		}
+	case string:
+		switch m {
+		case "inc":
+			a.n++
+		case "boom":
+			panic(errors.New("boom"))
+		case "get":
+			c.Respond(a.n)
+		}
+	}
+}
+
+func counterProps(started *recorder, opts ...PropsOption) *Props {
+	return PropsFromProducer(func() Actor { return &counter{started: started} }, opts...)
+}
+
+// supervisorEvents records supervisor decisions.
+func supervisorEvents(t *testing.T, sys *System) *recorder {
+	r := newRecorder()
+	sub := Subscribe(sys.EventStream(), func(e *SupervisorEvent) { r.add(e) })
+	t.Cleanup(sub.Unsubscribe)
+	return r
+}
+
+func get(t *testing.T, sys *System, pid *PID) int {
+	t.Helper()
+	r, err := sys.Request(testContext(t), pid, "get")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.(int)
+}
+
+func TestPanicRestartsWithFreshState(t *testing.T) {
+	sys := newSystem(t)
+	events := supervisorEvents(t, sys)
+	started := newRecorder()
+	pid := sys.Spawn(counterProps(started))
+	sys.Send(pid, "inc")
+	sys.Send(pid, "inc")
+	if n := get(t, sys, pid); n != 2 {
+		t.Fatalf("count = %d, want 2", n)
+	}
+	sys.Send(pid, "boom")
+	sys.Send(pid, "inc") // queued behind the failure: kept across the restart
+	if n := get(t, sys, pid); n != 1 {
+		t.Fatalf("count after restart = %d, want 1 (fresh state plus the queued inc)", n)
+	}
+	if got := len(started.waitLen(t, 2)); got != 2 {
+		t.Fatalf("Started %d times, want 2", got)
+	}
+	ev := events.waitLen(t, 1)[0].(*SupervisorEvent)
+	if ev.Directive != DirectiveRestart || !ev.Child.Equal(pid) || ev.Reason.(error).Error() != "boom" {
+		t.Fatalf("event = %+v", ev)
+	}
+}
+
+func TestResumeKeepsState(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(10, time.Minute, func(any) Directive {
+		return DirectiveResume
+	})})
+	pid := sys.Spawn(counterProps(nil))
+	sys.Send(pid, "inc")
+	sys.Send(pid, "boom")
+	sys.Send(pid, "inc")
+	if n := get(t, sys, pid); n != 2 {
+		t.Fatalf("count after resume = %d, want 2", n)
+	}
+}
+
+func TestStopDirective(t *testing.T) {
+	rec := newRecorder()
+	sys := newSystem(t)
+	parent := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch m := c.Message().(type) {
+		case *Started:
+			child := c.Spawn(counterProps(nil))
+			c.Watch(child)
+			c.Send(child, "boom")
+		case *Terminated:
+			rec.add(m)
+		}
+	}, WithSupervisor(OneForOneStrategy(10, time.Minute, func(any) Directive { return DirectiveStop }))))
+	_ = parent
+	term := rec.waitLen(t, 1)[0].(*Terminated)
+	if term.Reason != ReasonStopped {
+		t.Fatalf("Terminated = %v", term)
+	}
+}
+
+func TestRestartLimitStopsTheChild(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(2, time.Minute, DefaultDecider)})
+	events := supervisorEvents(t, sys)
+	pid := sys.Spawn(counterProps(nil))
+	for range 3 {
+		sys.Send(pid, "boom")
+	}
+	got := events.waitLen(t, 3)
+	var directives []Directive
+	for _, e := range got {
+		directives = append(directives, e.(*SupervisorEvent).Directive)
+	}
+	want := []Directive{DirectiveRestart, DirectiveRestart, DirectiveStop}
+	if !reflect.DeepEqual(directives, want) {
+		t.Fatalf("directives = %v, want %v", directives, want)
+	}
+	eventually(t, "the child to stop", func() bool { return sys.Registry().Count() == 0 })
+}
+
+func TestEscalateReachesTheGrandparent(t *testing.T) {
+	sys := newSystem(t)
+	events := supervisorEvents(t, sys)
+	started := newRecorder()
+	var child *PID
+	ready := make(chan struct{})
+	// The middle actor escalates whatever its child does; the top-level
+	// supervision (the system's default) then restarts the middle actor,
+	// which restarts its child with it.
+	middle := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); ok {
+			child = c.Spawn(counterProps(started))
+			select {
+			case <-ready:
+			default:
+				close(ready)
+			}
+		}
+	}, WithSupervisor(OneForOneStrategy(10, time.Minute, func(any) Directive { return DirectiveEscalate }))))
+	<-ready
+	started.waitLen(t, 1)
+	sys.Send(child, "boom")
+	got := events.waitLen(t, 2)
+	first, second := got[0].(*SupervisorEvent), got[1].(*SupervisorEvent)
+	if first.Directive != DirectiveEscalate || second.Directive != DirectiveRestart || !second.Child.Equal(middle) {
+		t.Fatalf("events = %+v, %+v; want escalate by middle, then middle restarted", first, second)
+	}
+	// The restarted middle actor spawned a new child.
+	started.waitLen(t, 2)
+}
+
+func TestAllForOneRestartsSiblings(t *testing.T) {
+	sys := newSystem(t)
+	started := newRecorder()
+	kids := make(chan []*PID, 1)
+	sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); ok {
+			kids <- []*PID{c.Spawn(counterProps(started)), c.Spawn(counterProps(started))}
+		}
+	}, WithSupervisor(AllForOneStrategy(10, time.Minute, DefaultDecider))))
+	pids := <-kids
+	started.waitLen(t, 2)
+	sys.Send(pids[1], "inc")
+	if n := get(t, sys, pids[1]); n != 1 {
+		t.Fatalf("sibling count = %d", n)
+	}
+	sys.Send(pids[0], "boom")
+	started.waitLen(t, 4)
+	if n := get(t, sys, pids[1]); n != 0 {
+		t.Fatalf("sibling count after all-for-one restart = %d, want 0", n)
+	}
+}
+
+func TestExponentialBackoffRestartsAfterDelay(t *testing.T) {
+	s := ExponentialBackoffStrategy(10*time.Millisecond, 80*time.Millisecond, time.Minute).(*backoffStrategy)
+	for n, want := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 3: 40 * time.Millisecond, 4: 80 * time.Millisecond, 9: 80 * time.Millisecond} {
+		if got := s.delay(n); got != want {
+			t.Errorf("delay(%d) = %v, want %v", n, got, want)
+		}
+	}
+	sys := newSystem(t, Config{SupervisorStrategy: s})
+	started := newRecorder()
+	pid := sys.Spawn(counterProps(started))
+	started.waitLen(t, 1)
+	sys.Send(pid, "inc")
+	sys.Send(pid, "boom")
+	sys.Send(pid, "boom") // queued: processed after the delayed restart
+	started.waitLen(t, 3)
+	if n := get(t, sys, pid); n != 0 {
+		t.Fatalf("count after backoff restarts = %d", n)
+	}
+}
+
+func TestPanicInStartedIsSupervised(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(3, time.Minute, DefaultDecider)})
+	events := supervisorEvents(t, sys)
+	sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); ok {
+			panic("cannot start")
+		}
+	}))
+	got := events.waitLen(t, 4)
+	if d := got[3].(*SupervisorEvent).Directive; d != DirectiveStop {
+		t.Fatalf("after 3 restarts the directive was %v, want stop", d)
+	}
+	eventually(t, "the actor to stop", func() bool { return sys.Registry().Count() == 0 })
+}
+
+func TestPanicWhileStoppingDoesNotStopTheStop(t *testing.T) {
+	sys := newSystem(t)
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch c.Message().(type) {
+		case *Stopping, *Stopped:
+			panic("bad cleanup")
+		}
+	}))
+	stopAndWait(t, sys, pid)
+}
+
+func TestDirectiveString(t *testing.T) {
+	for d, want := range map[Directive]string{DirectiveResume: "resume", DirectiveRestart: "restart",
+		DirectiveStop: "stop", DirectiveEscalate: "escalate", Directive(9): "Directive(9)"} {
+		if d.String() != want {
+			t.Errorf("%d.String() = %q, want %q", int(d), d.String(), want)
+		}
+	}
+}

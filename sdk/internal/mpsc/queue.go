@@ -1,0 +1,200 @@
+// Package mpsc holds the lock-free multi-producer single-consumer queues
+// behind actor mailboxes.
+//
+// Any number of goroutines may push concurrently; exactly one goroutine at a
+// time may pop (the mailbox guarantees this by running at most one consumer).
+// Items pushed by one goroutine are popped in the order it pushed them.
+package mpsc
+
+import "sync/atomic"
+
+// Ring sizes of the unbounded Queue.
+const (
+	// minRing is the size of a queue's first ring.
+	minRing = 8
+	// maxRing caps growth: a longer backlog is a chain of rings this size.
+	maxRing = 1024
+	// shrinkAbove: an idle queue whose ring is bigger than this swaps it for a
+	// minRing one, so a burst's buffer does not outlive the burst. Smaller
+	// rings are kept, so a steady flow reuses one warm buffer forever.
+	shrinkAbove = 256
+)
+
+// Queue is a lock-free MPSC queue: a chain of rings. Producers claim cells
+// of the newest ring with a CAS; while the consumer keeps up the same ring is
+// reused indefinitely, so a steady flow allocates nothing. A producer that
+// finds the ring full closes it and links one twice the size (up to
+// maxRing); the consumer drains the closed ring, then moves on.
+//
+// A bounded queue (Bound) has one ring of the bound's size and never links
+// another: TryPush fails when it is full.
+//
+// The zero value is an empty unbounded queue ready to use; it allocates
+// nothing until the first Push. It must not be copied.
+type Queue struct {
+	// tail is the ring producers push to. It only moves forward.
+	tail atomic.Pointer[ring]
+	// first hands the first ring to the consumer, which then clears it.
+	first atomic.Pointer[ring]
+	// head and pos belong to the consumer: the ring and position it reads.
+	head *ring
+	pos  uint64
+}
+
+// Bound makes an empty, never used queue hold at most capacity items,
+// rounded up to a power of two (at least 2), allocated at once. capacity
+// must be positive.
+func (q *Queue) Bound(capacity int) {
+	r := newRing(capacity)
+	r.bounded = true
+	q.tail.Store(r)
+	q.first.Store(r)
+}
+
+// Cap returns a bounded queue's capacity, 0 for an unbounded one.
+func (q *Queue) Cap() int {
+	if r := q.tail.Load(); r != nil && r.bounded {
+		return len(r.cells)
+	}
+	return 0
+}
+
+// TryPush appends v to a bounded queue and reports true, or reports false
+// when it is full. On an unbounded queue it is Push.
+func (q *Queue) TryPush(v any) bool {
+	r := q.tail.Load()
+	if r != nil {
+		if c, pos := r.claim(); c != nil {
+			c.publish(v, pos)
+			return true
+		}
+		if r.bounded {
+			return r.push(v) == pushed
+		}
+	}
+	q.pushSlow(v)
+	return true
+}
+
+// Push appends v to an unbounded queue. It never blocks and never fails.
+func (q *Queue) Push(v any) {
+	if r := q.tail.Load(); r != nil {
+		if c, pos := r.claim(); c != nil {
+			c.publish(v, pos)
+			return
+		}
+	}
+	q.pushSlow(v)
+}
+
+func (q *Queue) pushSlow(v any) {
+	r := q.tail.Load()
+	if r == nil {
+		r = q.init()
+	}
+	for {
+		switch r.push(v) {
+		case pushed:
+			return
+		case full:
+			r = q.successor(r, min(2*len(r.cells), maxRing))
+		case closed:
+			r = q.successor(r, minRing)
+		}
+	}
+}
+
+// init installs the first ring; concurrent callers agree on one.
+func (q *Queue) init() *ring {
+	n := newRing(minRing)
+	if q.tail.CompareAndSwap(nil, n) {
+		q.first.Store(n)
+		return n
+	}
+	return q.tail.Load()
+}
+
+// successor closes r, links a ring of the given size after it unless one is
+// linked already, moves the tail past r and returns the current tail.
+func (q *Queue) successor(r *ring, size int) *ring {
+	if r.next.Load() == nil {
+		r.next.CompareAndSwap(nil, newRing(size))
+	}
+	r.tail.Or(closedBit)
+	q.tail.CompareAndSwap(r, r.next.Load())
+	return q.tail.Load()
+}
+
+// Pop removes and returns the oldest item. ok is false when the queue is
+// empty or the oldest item's producer has not finished writing it yet (it
+// will be visible shortly, and that producer then schedules the consumer).
+// Only one goroutine may call Pop at a time.
+func (q *Queue) Pop() (v any, ok bool) {
+	if r := q.head; r != nil {
+		if v, ok = r.pop(q.pos); ok {
+			q.pos++
+			return v, true
+		}
+	}
+	return q.popSlow()
+}
+
+func (q *Queue) popSlow() (v any, ok bool) {
+	r := q.head
+	if r == nil {
+		if r = q.first.Load(); r == nil {
+			return v, false
+		}
+		q.first.Store(nil)
+		q.head = r
+	}
+	for {
+		if v, ok = r.pop(q.pos); ok {
+			q.pos++
+			return v, true
+		}
+		if !r.drained(q.pos) {
+			return v, false
+		}
+		// Closed and fully read: every later item is in the successor,
+		// which was linked before r was closed.
+		r = r.next.Load()
+		q.head, q.pos = r, 0
+	}
+}
+
+// Shrink swaps the ring of an empty queue for a minRing one when it is
+// bigger than shrinkAbove, releasing the buffer a burst needed. Call it only
+// from the consumer, after Pop reported empty.
+func (q *Queue) Shrink() {
+	r := q.head
+	if r == nil || r.bounded || len(r.cells) <= shrinkAbove {
+		return
+	}
+	// Close r only if no producer has claimed a cell since the last Pop.
+	if !r.tail.CompareAndSwap(q.pos, q.pos|closedBit) {
+		return
+	}
+	q.successor(r, minRing)
+	q.head, q.pos = r.next.Load(), 0
+}
+
+// Mark is the consumer's position in a Queue, taken with Queue.Mark.
+type Mark struct {
+	r   *ring
+	pos uint64
+}
+
+// Mark returns the consumer's position. Take it after Pop reported empty,
+// while still the consumer.
+func (q *Queue) Mark() Mark { return Mark{q.head, q.pos} }
+
+// Moved reports whether an item was pushed (or a push began) after the
+// position m. Unlike Pop it is safe from any goroutine, so a consumer that
+// has handed the queue over can still ask whether it left work behind.
+func (q *Queue) Moved(m Mark) bool {
+	if m.r == nil {
+		return q.tail.Load() != nil
+	}
+	return m.r.tail.Load()&^closedBit != m.pos || m.r.next.Load() != nil
+}

@@ -1,0 +1,116 @@
+package mpsc
+
+import (
+	"math/bits"
+	"sync/atomic"
+)
+
+// closedBit marks a ring's tail as closed: no producer can claim a cell any
+// more, and the rest of the tail is the final number of claims.
+const closedBit = uint64(1) << 63
+
+// ring is a bounded lock-free MPSC queue over a fixed array: Dmitry Vyukov's
+// bounded queue with per-cell sequence numbers, plus a closed state so that
+// an unbounded Queue can retire it and move on to a successor.
+type ring struct {
+	// tail counts claimed cells (producers); closedBit set when closed.
+	tail atomic.Uint64
+	// next is the successor ring in a Queue.
+	next  atomic.Pointer[ring]
+	mask  uint64
+	cells []cell
+	// bounded rings belong to bounded queues: full means full, not "link a
+	// successor".
+	bounded bool
+}
+
+// cell is one slot. seq says whose turn it is: pos when free for the
+// producer of position pos, pos+1 once that producer has written val.
+type cell struct {
+	seq atomic.Uint64
+	val any
+}
+
+type pushResult int
+
+const (
+	pushed pushResult = iota
+	full
+	closed
+)
+
+// newRing returns a ring of capacity rounded up to a power of two, and at
+// least 2: with one cell, "written for position n" and "free for position
+// n+1" would be the same sequence number.
+func newRing(capacity int) *ring {
+	n := uint64(2)
+	if capacity > 2 {
+		n = 1 << bits.Len64(uint64(capacity-1))
+	}
+	r := &ring{mask: n - 1, cells: make([]cell, n)}
+	for i := range r.cells {
+		r.cells[i].seq.Store(uint64(i))
+	}
+	return r
+}
+
+// claim claims the next cell in the uncontended case: the ring is open, the
+// cell is free and no other producer races for it. It returns nil
+// otherwise; push then handles the general case. claim is small enough to
+// inline into the callers' fast paths.
+func (r *ring) claim() (c *cell, pos uint64) {
+	pos = r.tail.Load()
+	c = &r.cells[pos&r.mask]
+	if pos&closedBit == 0 && c.seq.Load() == pos && r.tail.CompareAndSwap(pos, pos+1) {
+		return c, pos
+	}
+	return nil, 0
+}
+
+// publish writes v to a cell claimed at pos and makes it visible.
+func (c *cell) publish(v any, pos uint64) {
+	c.val = v
+	c.seq.Store(pos + 1)
+}
+
+// push claims the next cell and writes v to it.
+func (r *ring) push(v any) pushResult {
+	pos := r.tail.Load()
+	for {
+		if pos&closedBit != 0 {
+			return closed
+		}
+		c := &r.cells[pos&r.mask]
+		seq := c.seq.Load()
+		switch d := int64(seq - pos); {
+		case d == 0:
+			if r.tail.CompareAndSwap(pos, pos+1) {
+				c.publish(v, pos)
+				return pushed
+			}
+			pos = r.tail.Load()
+		case d < 0:
+			return full
+		default:
+			pos = r.tail.Load()
+		}
+	}
+}
+
+// pop reads the cell at pos (the consumer's position) if it is ready.
+func (r *ring) pop(pos uint64) (v any, ok bool) {
+	c := &r.cells[pos&r.mask]
+	if c.seq.Load() != pos+1 {
+		return v, false
+	}
+	v = c.val
+	c.val = nil
+	c.seq.Store(pos + r.mask + 1)
+	return v, true
+}
+
+// drained reports whether the ring is closed and every claimed cell up to
+// pos has been read.
+func (r *ring) drained(pos uint64) bool {
+	return r.tail.Load() == pos|closedBit
+}
