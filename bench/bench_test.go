@@ -46,6 +46,7 @@ func BenchmarkScenarios(b *testing.B) {
 func TestScenariosRun(t *testing.T) {
 	sz := QuickSizes()
 	sz.PingPong.Messages = 1_000
+	sz.FanIn.Messages = 1_000
 	sz.Request = RequestConfig{Requests: 100, Warmup: 10}
 	sz.SpawnStop = 100
 	sz.IdleActors = 100

@@ -63,6 +63,7 @@ func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 // is for smoke runs.
 type Sizes struct {
 	PingPong   PingPongConfig
+	FanIn      FanInConfig
 	Request    RequestConfig
 	SpawnStop  int
 	IdleActors int
@@ -70,14 +71,16 @@ type Sizes struct {
 
 // FullSizes are the benchmark shapes of record.
 func FullSizes() Sizes {
-	return Sizes{PingPong: DefaultPingPong(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
+	return Sizes{PingPong: DefaultPingPong(), FanIn: DefaultFanIn(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
 }
 
 // QuickSizes finish in seconds.
 func QuickSizes() Sizes {
 	pp := DefaultPingPong()
 	pp.Messages = 50_000
-	return Sizes{PingPong: pp, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
+	fan := DefaultFanIn()
+	fan.Messages = 50_000
+	return Sizes{PingPong: pp, FanIn: fan, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
 }
 
 // LocalScenarios are the in-process actor runtime comparisons.
@@ -115,6 +118,12 @@ func LocalScenarios(sz Sizes) []Scenario {
 			Metrics: []Metric{{fmt.Sprintf("in-process ping-pong, %d pairs, default mailboxes", pp.Pairs), "msg/s", true}},
 			Troupe:  rate(pp.Total(), func() (time.Duration, error) { return TroupePingPong(ppUnbounded) }),
 			Proto:   rate(pp.Total(), func() (time.Duration, error) { return ProtoPingPong(ppUnbounded) }),
+		},
+		{
+			Key:     "fan-in",
+			Metrics: []Metric{{fmt.Sprintf("mailbox fan-in, %d senders to 1 actor", sz.FanIn.Senders), "msg/s", true}},
+			Troupe:  rate(sz.FanIn.Total(), func() (time.Duration, error) { return TroupeFanIn(sz.FanIn) }),
+			Proto:   rate(sz.FanIn.Total(), func() (time.Duration, error) { return ProtoFanIn(sz.FanIn) }),
 		},
 		{
 			Key: "request",

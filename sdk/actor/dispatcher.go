@@ -1,9 +1,6 @@
 package actor
 
-import (
-	"fmt"
-	"sync"
-)
+import "sync"
 
 // Dispatcher runs mailboxes. A mailbox asks for a run only while it has
 // messages, so idle actors cost no goroutine.
@@ -25,10 +22,10 @@ type goroutineDispatcher int
 // each run of a mailbox, yielding every throughput messages. Each run starts
 // on a fresh, small stack; the system's own dispatcher, used when props set
 // none (see Config.Throughput and Config.IdleWorkers), reuses goroutines
-// instead. throughput must be positive.
+// instead. A throughput <= 0 means DefaultThroughput.
 func NewGoroutineDispatcher(throughput int) Dispatcher {
 	if throughput <= 0 {
-		panic(fmt.Sprintf("actor: dispatcher throughput must be positive, got %d", throughput))
+		throughput = DefaultThroughput
 	}
 	return goroutineDispatcher(throughput)
 }

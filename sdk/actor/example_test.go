@@ -3,6 +3,7 @@ package actor_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/troupehq/troupe/sdk/actor"
@@ -65,6 +66,8 @@ func ExamplePropsFromProducer() {
 func ExampleOneForOneStrategy() {
 	sys, _ := actor.NewSystem(actor.Config{
 		SupervisorStrategy: actor.OneForOneStrategy(3, time.Minute, actor.DefaultDecider),
+		// The panic below would be logged with its stack; keep the example quiet.
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	defer sys.Shutdown(context.Background())
 

@@ -89,28 +89,44 @@ func TestShutdownHonoursItsContext(t *testing.T) {
 	}
 }
 
-// captureHandler records log lines.
+// captureHandler records log lines as "message key=value ...".
 type captureHandler struct {
+	*captured
+	attrs []slog.Attr
+}
+
+type captured struct {
 	mu    sync.Mutex
 	lines []string
 }
 
+func newCaptureHandler() *captureHandler { return &captureHandler{captured: &captured{}} }
+
 func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+
 func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	line := r.Message
-	r.Attrs(func(a slog.Attr) bool {
+	add := func(a slog.Attr) bool {
 		line += " " + a.Key + "=" + a.Value.String()
 		return true
-	})
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.lines = append(h.lines, line)
 	return nil
 }
-func (h *captureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *captureHandler) WithGroup(string) slog.Handler      { return h }
 
-func (h *captureHandler) count(prefix string) int {
+func (h *captureHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &captureHandler{captured: h.captured, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *captureHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *captured) count(prefix string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -123,7 +139,7 @@ func (h *captureHandler) count(prefix string) int {
 }
 
 func TestDeadLetterLogIsThrottled(t *testing.T) {
-	h := &captureHandler{}
+	h := newCaptureHandler()
 	now := time.Unix(0, 0)
 	l := &deadLetterLogger{logger: slog.New(h), interval: time.Second, burst: 3, now: func() time.Time { return now }}
 	ev := &DeadLetterEvent{PID: NewPID(LocalAddress, "nobody"), Message: "x", Reason: ErrDeadLetter}
@@ -146,7 +162,7 @@ func TestDeadLetterLogIsThrottled(t *testing.T) {
 	}
 
 	// Wired into a system, the burst applies to real dead letters.
-	h2 := &captureHandler{}
+	h2 := newCaptureHandler()
 	sys := newSystem(t, Config{Logger: slog.New(h2), DeadLetterLogBurst: 2, DeadLetterLogInterval: time.Hour})
 	dl := deadLetters(t, sys)
 	for range 10 {
@@ -159,7 +175,7 @@ func TestDeadLetterLogIsThrottled(t *testing.T) {
 }
 
 func TestDeadLetterLoggingCanBeTurnedOff(t *testing.T) {
-	h := &captureHandler{}
+	h := newCaptureHandler()
 	sys := newSystem(t, Config{Logger: slog.New(h), DeadLetterLogBurst: -1})
 	dl := deadLetters(t, sys)
 	sys.Send(NewPID(LocalAddress, "nobody"), "x")

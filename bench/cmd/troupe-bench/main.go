@@ -22,7 +22,7 @@ func main() {
 	quick := flag.Bool("quick", false, "small shapes for a smoke run")
 	runs := flag.Int("runs", 5, "interleaved runs per side; the table shows medians")
 	verbose := flag.Bool("v", false, "print every run")
-	only := flag.String("only", "", "run only the scenarios whose key (pingpong-bounded, pingpong-default, request, spawn-stop, idle-bytes) matches this regular expression")
+	only := flag.String("only", "", "run only the scenarios whose key (pingpong-bounded, pingpong-default, fan-in, request, spawn-stop, idle-bytes) matches this regular expression")
 	flag.Parse()
 	filter, err := regexp.Compile(*only)
 	if err != nil {
