@@ -362,12 +362,15 @@ func (*PoisonPill) Descriptor() ([]byte, []int) {
 	return file_troupe_actor_v1_actor_proto_rawDescGZIP(), []int{5}
 }
 
-// DeadLetterResponse answers a request whose target does not exist, so that
-// the requester fails fast instead of waiting for its timeout.
+// DeadLetterResponse answers a request that cannot be delivered (its target
+// does not exist, its mailbox refused it, the network could not carry it),
+// so that the requester fails fast instead of waiting for its timeout.
 type DeadLetterResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The target that does not exist.
-	Target        *PID `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The intended target.
+	Target *PID `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// Why the request was not delivered.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +412,13 @@ func (x *DeadLetterResponse) GetTarget() *PID {
 	return nil
 }
 
+func (x *DeadLetterResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_troupe_actor_v1_actor_proto protoreflect.FileDescriptor
 
 const file_troupe_actor_v1_actor_proto_rawDesc = "" +
@@ -427,9 +437,10 @@ const file_troupe_actor_v1_actor_proto_rawDesc = "" +
 	"\awatcher\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\awatcher\"\x06\n" +
 	"\x04Stop\"\f\n" +
 	"\n" +
-	"PoisonPill\"B\n" +
+	"PoisonPill\"Z\n" +
 	"\x12DeadLetterResponse\x12,\n" +
-	"\x06target\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x06target*\x9f\x01\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x06target\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\x9f\x01\n" +
 	"\x10TerminatedReason\x12!\n" +
 	"\x1dTERMINATED_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19TERMINATED_REASON_STOPPED\x10\x01\x12(\n" +

@@ -320,3 +320,25 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", got)
 	}
 }
+
+func TestDeadLetterResponseCarriesTheReasonToActors(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	sys.Spawn(PropsFromFunc(func(c Context) {
+		switch m := c.Message().(type) {
+		case *Started:
+			c.Request(NewPID(LocalAddress, "nobody"), "hello?")
+		case *DeadLetterResponse:
+			rec.add(m)
+		}
+	}))
+	got := rec.waitLen(t, 1)[0].(*DeadLetterResponse)
+	if got.Target.Id != "nobody" || !strings.Contains(got.Reason, "no such process") {
+		t.Fatalf("response = %+v", got)
+	}
+	var dle *DeadLetterError
+	_, err := sys.Request(testContext(t), NewPID(LocalAddress, "nobody"), "x")
+	if !errors.As(err, &dle) || dle.Target.Id != "nobody" {
+		t.Fatalf("err = %v, want a *DeadLetterError", err)
+	}
+}

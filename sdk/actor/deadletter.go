@@ -31,15 +31,26 @@ func (d *deadLetterProcess) SendSystemMessage(pid *PID, msg any) {
 func (d *deadLetterProcess) Stop(*PID) {}
 
 // deadLetter publishes an undeliverable message and, if it was a request,
-// answers the requester with DeadLetterResponse so that it fails fast.
+// fails the requester at once: a local future with a DeadLetterError
+// carrying reason, any other sender with a DeadLetterResponse.
 func (s *System) deadLetter(target *PID, item any, reason error) {
 	msg, sender, _ := Unwrap(item)
 	s.publishDeadLetter(target, msg, sender, reason)
-	if sender != nil {
-		if _, isResponse := msg.(*DeadLetterResponse); !isResponse {
-			s.sendUser(sender, &DeadLetterResponse{Target: target})
-		}
+	if sender == nil {
+		return
 	}
+	if _, isResponse := msg.(*DeadLetterResponse); isResponse {
+		return // never answer an answer: two dead PIDs would ping-pong forever
+	}
+	if f, ok := s.registry.resolve(sender).(*Future); ok {
+		f.complete(nil, &DeadLetterError{Target: target, Reason: reason})
+		return
+	}
+	resp := &DeadLetterResponse{Target: target}
+	if reason != nil {
+		resp.Reason = reason.Error()
+	}
+	s.sendUser(sender, resp)
 }
 
 func (s *System) publishDeadLetter(target *PID, msg any, sender *PID, reason error) {

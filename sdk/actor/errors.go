@@ -21,3 +21,26 @@ var (
 	// ErrNilPID: a nil PID was given where a PID is required.
 	ErrNilPID = errors.New("actor: nil PID")
 )
+
+// DeadLetterError is the error of a request that could not be delivered.
+// errors.Is(err, ErrDeadLetter) holds for it, and errors.Is / errors.As
+// reach its Reason (for example ErrMailboxFull, or a transport's error).
+type DeadLetterError struct {
+	// Target is the intended recipient.
+	Target *PID
+	// Reason says why the request was not delivered.
+	Reason error
+}
+
+func (e *DeadLetterError) Error() string {
+	if e.Reason == nil || e.Reason == ErrDeadLetter {
+		return ErrDeadLetter.Error() + ": " + pidString(e.Target)
+	}
+	return ErrDeadLetter.Error() + ": " + pidString(e.Target) + ": " + e.Reason.Error()
+}
+
+// Is reports whether target is ErrDeadLetter.
+func (e *DeadLetterError) Is(target error) bool { return target == ErrDeadLetter }
+
+// Unwrap returns the reason.
+func (e *DeadLetterError) Unwrap() error { return e.Reason }

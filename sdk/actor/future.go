@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -118,7 +119,11 @@ func (f *Future) onComplete(cb func(any, error)) {
 func (f *Future) SendUserMessage(_ *PID, item any) {
 	msg := messageOf(item)
 	if dl, ok := msg.(*DeadLetterResponse); ok {
-		f.complete(nil, fmt.Errorf("%w: %s", ErrDeadLetter, pidString(dl.Target)))
+		var reason error
+		if dl.Reason != "" {
+			reason = errors.New(dl.Reason)
+		}
+		f.complete(nil, &DeadLetterError{Target: dl.Target, Reason: reason})
 		return
 	}
 	f.complete(msg, nil)

@@ -39,8 +39,8 @@ func TestBoundedMailboxDropPolicy(t *testing.T) {
 	// A request beyond capacity fails at once rather than timing out.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	if _, err := sys.Request(ctx, pid, "req"); !errors.Is(err, ErrDeadLetter) {
-		t.Fatalf("request to a full mailbox: err = %v, want ErrDeadLetter", err)
+	if _, err := sys.Request(ctx, pid, "req"); !errors.Is(err, ErrDeadLetter) || !errors.Is(err, ErrMailboxFull) {
+		t.Fatalf("request to a full mailbox: err = %v, want ErrDeadLetter and ErrMailboxFull", err)
 	}
 	close(gate)
 	got := rec.waitLen(t, 4)

@@ -16,9 +16,11 @@ const LocalAddress = "nonhost"
 // spawns and stops on different cores rarely contend. A power of two.
 const registryShards = 64
 
-// AddressResolver returns the process that forwards to a non-local PID (the
-// remote transport registers one), or false if it does not handle pid.
-type AddressResolver func(pid *PID) (Process, bool)
+// AddressResolver returns the process that forwards to PIDs at a non-local
+// address (the remote transport registers one), or false if it does not
+// handle that address. The registry asks once per address and caches the
+// answer, so the process must stay valid for as long as the system lives.
+type AddressResolver func(address string) (Process, bool)
 
 // Registry maps process ids to processes. Sends do not consult it on the hot
 // path: a PID caches its process after the first lookup.
@@ -29,6 +31,7 @@ type Registry struct {
 	seed      maphash.Seed
 	resolvers atomic.Pointer[[]AddressResolver]
 	resolveMu sync.Mutex
+	remotes   sync.Map // address → *procHandle of the resolver's process
 	shards    [registryShards]registryShard
 }
 
@@ -160,6 +163,25 @@ func (r *Registry) each(fn func(id string, p Process)) {
 	}
 }
 
+// remote returns the handle of the process serving address, asking the
+// resolvers the first time; nil if none serves it.
+func (r *Registry) remote(address string) *procHandle {
+	if h, ok := r.remotes.Load(address); ok {
+		return h.(*procHandle)
+	}
+	list := r.resolvers.Load()
+	if list == nil {
+		return nil
+	}
+	for _, res := range *list {
+		if p, ok := res(address); ok {
+			h, _ := r.remotes.LoadOrStore(address, &procHandle{p: p, sys: r.sys})
+			return h.(*procHandle)
+		}
+	}
+	return nil
+}
+
 // isLocal reports whether address names this system.
 func (r *Registry) isLocal(address string) bool {
 	return address == LocalAddress || address == r.Address()
@@ -177,14 +199,12 @@ func (r *Registry) resolve(pid *PID) Process {
 
 func (r *Registry) resolveSlow(pid *PID) Process {
 	if !r.isLocal(pid.Address) {
-		if list := r.resolvers.Load(); list != nil {
-			for _, res := range *list {
-				if p, ok := res(pid); ok {
-					return p
-				}
-			}
+		h := r.remote(pid.Address)
+		if h == nil {
+			return r.sys.deadLetters
 		}
-		return r.sys.deadLetters
+		pid.ref.Store(h)
+		return h.p
 	}
 	h, ok := r.lookup(pid.Id)
 	if !ok {

@@ -45,17 +45,23 @@ func TestAddressResolversRouteNonLocalPIDs(t *testing.T) {
 		t.Fatalf("Address = %q", sys.Address())
 	}
 	remote := &fakeRemote{}
-	sys.Registry().RegisterResolver(func(pid *PID) (Process, bool) {
-		return remote, pid.Address == "127.0.0.1:7001"
+	asked := 0
+	sys.Registry().RegisterResolver(func(address string) (Process, bool) {
+		asked++
+		return remote, address == "127.0.0.1:7001"
 	})
 	far := NewPID("127.0.0.1:7001", "x")
 	sys.Send(far, "hello")
 	sys.Stop(far)
+	sys.Send(NewPID("127.0.0.1:7001", "y"), "again")
 	remote.mu.Lock()
-	if len(remote.user) != 1 || remote.user[0] != "hello" || len(remote.system) != 1 {
+	if len(remote.user) != 2 || remote.user[0] != "hello" || len(remote.system) != 1 {
 		t.Fatalf("remote got user %v, system %v", remote.user, remote.system)
 	}
 	remote.mu.Unlock()
+	if asked != 1 {
+		t.Fatalf("resolver asked %d times for one address, want 1", asked)
+	}
 
 	// An address nobody resolves is a dead letter; a request to it fails fast.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
