@@ -4,14 +4,16 @@
 MODULES := sdk proto tools bench
 GO      ?= go
 
-.PHONY: all test test-sdk test-modules bench bench-quick lint fmt proto help
+FUZZTIME ?= 5s
+
+.PHONY: all test test-sdk test-modules test-fuzz bench bench-quick lint fmt proto help
 
 all: lint test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test: test-sdk test-modules ## run every test (the SDK with -race)
+test: test-sdk test-modules test-fuzz ## run every test (the SDK with -race) and each fuzz target briefly
 
 test-sdk:
 	cd sdk && $(GO) test -race -count=1 ./...
@@ -20,6 +22,10 @@ test-modules:
 	@set -e; for m in $(filter-out sdk,$(MODULES)); do \
 		echo "== $$m"; (cd $$m && $(GO) test -count=1 ./...); \
 	done
+
+test-fuzz: ## run each fuzz target for FUZZTIME (default 5s)
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./remote/internal/wire
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./remote
 
 bench: ## side-by-side benchmarks against protoactor-go (the table of record; minutes)
 	cd bench && $(GO) run ./cmd/troupe-bench

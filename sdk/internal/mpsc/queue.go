@@ -61,19 +61,74 @@ func (q *Queue) Cap() int {
 
 // TryPush appends v to a bounded queue and reports true, or reports false
 // when it is full. On an unbounded queue it is Push.
-func (q *Queue) TryPush(v any) bool {
+func (q *Queue) TryPush(v any) bool { return q.Offer(v) == Accepted }
+
+// OfferResult says what Offer did.
+type OfferResult int
+
+const (
+	// Accepted: the item is queued.
+	Accepted OfferResult = iota
+	// Full: a bounded queue is full; try again later.
+	Full
+	// Closed: the queue is closed; it will never take the item.
+	Closed
+)
+
+// Offer appends v to a bounded queue unless it is full or closed. On an
+// unbounded queue it is Push.
+func (q *Queue) Offer(v any) OfferResult {
 	r := q.tail.Load()
 	if r != nil {
 		if c, pos := r.claim(); c != nil {
 			c.publish(v, pos)
-			return true
+			return Accepted
 		}
 		if r.bounded {
-			return r.push(v) == pushed
+			switch r.push(v) {
+			case pushed:
+				return Accepted
+			case full:
+				return Full
+			}
+			return Closed
 		}
 	}
 	q.pushSlow(v)
-	return true
+	return Accepted
+}
+
+// Close makes a bounded queue refuse every later Offer. Items offered
+// before remain for the consumer, who can tell with Drained when it has
+// them all. Close is safe from any goroutine.
+func (q *Queue) Close() {
+	if r := q.tail.Load(); r != nil && r.bounded {
+		r.tail.Or(closedBit)
+	}
+}
+
+// Drained reports whether a closed bounded queue has given the consumer
+// every item it accepted. Consumer only.
+func (q *Queue) Drained() bool {
+	r := q.head
+	if r == nil {
+		r = q.first.Load()
+	}
+	return r != nil && r.bounded && r.drained(q.pos)
+}
+
+// Len returns the number of items in a bounded queue, counting those still
+// being written. Consumer only; the answer may be stale by the time it is
+// used.
+func (q *Queue) Len() int {
+	r := q.head
+	if r == nil {
+		r = q.first.Load()
+	}
+	if r == nil || !r.bounded {
+		return 0
+	}
+	return int(r.tail.Load()&^closedBit - q.pos)
 }
 
 // Push appends v to an unbounded queue. It never blocks and never fails.

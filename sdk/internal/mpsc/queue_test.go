@@ -2,6 +2,7 @@ package mpsc
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -257,5 +258,77 @@ func TestBoundedFullRefusesPush(t *testing.T) {
 	}
 	if !r.TryPush(4) {
 		t.Fatal("push after pop failed")
+	}
+}
+
+func TestBoundedCloseRefusesLaterOffersAndDrains(t *testing.T) {
+	var q Queue
+	q.Bound(4)
+	for i := range 3 {
+		if q.Offer(i) != Accepted {
+			t.Fatalf("offer %d refused", i)
+		}
+	}
+	if q.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", q.Len())
+	}
+	q.Close()
+	if r := q.Offer(99); r != Closed {
+		t.Fatalf("offer after close = %v, want Closed", r)
+	}
+	for i := range 3 {
+		if q.Drained() {
+			t.Fatalf("drained with %d items left", 3-i)
+		}
+		if v, ok := q.Pop(); !ok || v != i {
+			t.Fatalf("pop = %v, %v; want %d", v, ok, i)
+		}
+	}
+	if !q.Drained() {
+		t.Fatal("not drained after popping everything")
+	}
+	var full Queue
+	full.Bound(2)
+	full.Offer(1)
+	full.Offer(2)
+	if r := full.Offer(3); r != Full {
+		t.Fatalf("offer to a full queue = %v, want Full", r)
+	}
+}
+
+func TestBoundedCloseRacingProducersLosesNothing(t *testing.T) {
+	for round := range 50 {
+		var q Queue
+		q.Bound(64)
+		var accepted atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					switch q.Offer(i) {
+					case Accepted:
+						accepted.Add(1)
+					case Closed:
+						return
+					}
+				}
+			})
+		}
+		popped := int64(0)
+		for popped < 1000 {
+			if _, ok := q.Pop(); ok {
+				popped++
+			}
+		}
+		q.Close()
+		for !q.Drained() {
+			if _, ok := q.Pop(); ok {
+				popped++
+			}
+		}
+		wg.Wait()
+		if popped != accepted.Load() {
+			t.Fatalf("round %d: popped %d, accepted %d", round, popped, accepted.Load())
+		}
 	}
 }

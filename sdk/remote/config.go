@@ -1,0 +1,171 @@
+package remote
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config configures a Remote. Zero fields take the defaults documented on
+// each field (see DefaultConfig); New rejects invalid values with an error
+// that names every bad field.
+type Config struct {
+	// BindAddress is the host:port the gRPC server listens on. Default
+	// "127.0.0.1:0": an ephemeral loopback port.
+	BindAddress string
+	// AdvertisedAddress is the host:port peers dial to reach this system,
+	// and the address in its PIDs. Default: the address the listener bound.
+	AdvertisedAddress string
+	// ClusterName is exchanged in the handshake: systems of different
+	// clusters refuse each other. Default "troupe".
+	ClusterName string
+	// MemberID identifies this system in handshakes and logs. Default: 16
+	// random hex characters.
+	MemberID string
+
+	// SendQueueSize bounds the messages queued for one peer (rounded up to
+	// a power of two). Default 8192.
+	SendQueueSize int
+	// QueueFullTimeout is how long a sender waits for room in a full send
+	// queue before its message goes to dead letters with ErrQueueFull; a
+	// negative value means do not wait. Default 5s. This is the
+	// back-pressure policy: senders slow down to the speed of the network.
+	QueueFullTimeout time.Duration
+	// BatchSize caps the messages in one frame. Default 1024.
+	BatchSize int
+	// MaxMessageSize caps one serialized message, sent or received.
+	// Default 4 MiB.
+	MaxMessageSize int
+	// MaxFrameSize caps one frame (a batch of messages). It must exceed
+	// MaxMessageSize by at least 64 KiB. Default MaxMessageSize + 1 MiB.
+	MaxFrameSize int
+
+	// DialTimeout bounds connecting to a peer. Default 5s.
+	DialTimeout time.Duration
+	// HandshakeTimeout bounds the Hello/Welcome exchange, on both sides.
+	// Default 5s.
+	HandshakeTimeout time.Duration
+	// ReconnectBackoff is the first wait after a failed connection
+	// attempt; each failure doubles it, up to MaxReconnectBackoff. Defaults
+	// 50ms and 2s.
+	ReconnectBackoff    time.Duration
+	MaxReconnectBackoff time.Duration
+	// ReconnectTimeout is how long an endpoint keeps trying to (re)connect
+	// before it terminates: queued messages go to dead letters and watchers
+	// of the peer's actors get Terminated with AddressTerminated. Default 10s.
+	ReconnectTimeout time.Duration
+	// KeepaliveInterval and KeepaliveTimeout detect dead connections: a
+	// ping after KeepaliveInterval without traffic, the connection closed
+	// when no answer comes within KeepaliveTimeout. Defaults 10s and 5s.
+	KeepaliveInterval time.Duration
+	KeepaliveTimeout  time.Duration
+
+	// ServerTLS, if set, serves TLS; set ClientAuth to
+	// tls.RequireAndVerifyClientCert (and ClientCAs) for mutual TLS.
+	ServerTLS *tls.Config
+	// ClientTLS, if set, dials peers with TLS (with Certificates for mutual
+	// TLS). Peers must agree: a TLS dialer cannot reach a plain listener.
+	ClientTLS *tls.Config
+
+	// Metrics receives transport measurements. Default: none.
+	Metrics Metrics
+}
+
+// DefaultConfig returns the values used for zero fields (MemberID aside,
+// which is random per Remote).
+func DefaultConfig() Config {
+	return Config{
+		BindAddress:         "127.0.0.1:0",
+		ClusterName:         "troupe",
+		SendQueueSize:       8192,
+		QueueFullTimeout:    5 * time.Second,
+		BatchSize:           1024,
+		MaxMessageSize:      4 << 20,
+		DialTimeout:         5 * time.Second,
+		HandshakeTimeout:    5 * time.Second,
+		ReconnectBackoff:    50 * time.Millisecond,
+		MaxReconnectBackoff: 2 * time.Second,
+		ReconnectTimeout:    10 * time.Second,
+		KeepaliveInterval:   10 * time.Second,
+		KeepaliveTimeout:    5 * time.Second,
+		Metrics:             NopMetrics{},
+	}
+}
+
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	def := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	if c.BindAddress == "" {
+		c.BindAddress = d.BindAddress
+	}
+	if c.ClusterName == "" {
+		c.ClusterName = d.ClusterName
+	}
+	if c.MemberID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.MemberID = hex.EncodeToString(b[:])
+	}
+	if c.SendQueueSize == 0 {
+		c.SendQueueSize = d.SendQueueSize
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = d.MaxMessageSize
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = c.MaxMessageSize + 1<<20
+	}
+	def(&c.QueueFullTimeout, d.QueueFullTimeout)
+	def(&c.DialTimeout, d.DialTimeout)
+	def(&c.HandshakeTimeout, d.HandshakeTimeout)
+	def(&c.ReconnectBackoff, d.ReconnectBackoff)
+	def(&c.MaxReconnectBackoff, d.MaxReconnectBackoff)
+	def(&c.ReconnectTimeout, d.ReconnectTimeout)
+	def(&c.KeepaliveInterval, d.KeepaliveInterval)
+	def(&c.KeepaliveTimeout, d.KeepaliveTimeout)
+	if c.Metrics == nil {
+		c.Metrics = d.Metrics
+	}
+
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.BindAddress); err != nil {
+		errs = append(errs, fmt.Errorf("BindAddress %q: %w", c.BindAddress, err))
+	}
+	if c.AdvertisedAddress != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedAddress); err != nil {
+			errs = append(errs, fmt.Errorf("AdvertisedAddress %q: %w", c.AdvertisedAddress, err))
+		}
+	}
+	for name, v := range map[string]int{"SendQueueSize": c.SendQueueSize, "BatchSize": c.BatchSize, "MaxMessageSize": c.MaxMessageSize} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
+		}
+	}
+	if c.MaxFrameSize < c.MaxMessageSize+64<<10 {
+		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least 64 KiB", c.MaxFrameSize, c.MaxMessageSize))
+	}
+	for name, v := range map[string]time.Duration{
+		"DialTimeout": c.DialTimeout, "HandshakeTimeout": c.HandshakeTimeout, "ReconnectBackoff": c.ReconnectBackoff,
+		"MaxReconnectBackoff": c.MaxReconnectBackoff, "ReconnectTimeout": c.ReconnectTimeout,
+		"KeepaliveInterval": c.KeepaliveInterval, "KeepaliveTimeout": c.KeepaliveTimeout,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, v))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("remote: invalid config: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,62 @@
+// Package remote connects actor systems over gRPC, so that a PID with
+// another system's address is used exactly like a local one: Send, Request,
+// Watch and Stop reach the actor wherever it lives.
+//
+//	r, _ := remote.New(sys, remote.Config{BindAddress: "0.0.0.0:8090", AdvertisedAddress: "10.0.0.5:8090"})
+//	r.Start()
+//	defer r.Shutdown(ctx)
+//	reply, err := sys.Request(ctx, actor.NewPID("10.0.0.6:8090", "greeter"), &pb.Hello{})
+//
+// # Wire protocol
+//
+// Each system serves troupe.remote.v1.RemotingService (see
+// proto/troupe/remote/v1/remote.proto). To send to a peer, a system dials
+// it and opens one stream; the first frame is a Hello carrying the cluster
+// name and member id, and a peer of another cluster is refused on both
+// sides with ErrClusterMismatch. Messages then travel in batches: each frame
+// holds up to BatchSize messages, with type names, target ids and senders
+// stored once per frame. Replies travel on the peer's own stream to us.
+//
+// # Serialization
+//
+// Protobuf messages (google.golang.org/protobuf) travel under their full
+// names and are found on arrival in protoregistry.GlobalTypes. Other types
+// can travel as JSON once registered on both sides with JSON().Register, or
+// through a Serializer of your own (Serializers().Register). A message no
+// serializer accepts fails at send time: it goes to dead letters with
+// ErrUnknownType naming its type, and a requester gets that error at once.
+// Messages larger than MaxMessageSize (the smaller of both sides' limits)
+// fail the same way with ErrMessageTooLarge; the connection stays up.
+//
+// # Delivery and back-pressure
+//
+// Messages from one sender to one actor arrive in order. Each peer has a
+// send queue of SendQueueSize messages; when it is full, senders wait up to
+// QueueFullTimeout for room, then the message goes to dead letters with
+// ErrQueueFull. Delivery is at most once: messages in a frame lost with a
+// connection go to dead letters, and a request to an actor that does not
+// exist on the peer fails at once with actor.ErrDeadLetter.
+//
+// # Failures
+//
+// A connection is made on the first message to a peer, and re-made after
+// failures with exponential backoff (ReconnectBackoff up to
+// MaxReconnectBackoff). When a peer stays unreachable for ReconnectTimeout,
+// refuses us, or says it is leaving, its endpoint terminates: queued
+// messages go to dead letters, EndpointTerminated is published on the event
+// stream, and every local watcher of the peer's actors receives Terminated
+// with reason AddressTerminated. Keepalive pings (KeepaliveInterval,
+// KeepaliveTimeout) detect connections that died silently.
+//
+// # Security
+//
+// Set ServerTLS and ClientTLS for TLS; require and verify client
+// certificates in ServerTLS for mutual TLS. A peer without a valid
+// certificate cannot connect.
+//
+// # Remote spawn and shutdown
+//
+// Register a kind's props; other systems start actors of it with Spawn or
+// SpawnNamed. Shutdown tells peers this system is leaving, flushes what is
+// queued for them within its context, and stops the server.
+package remote

@@ -1,0 +1,580 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/mpsc"
+	"github.com/troupehq/troupe/sdk/remote/internal/wire"
+)
+
+// outbound is a message queued for a peer. Records are pooled: the writer
+// returns them once their frame is written.
+type outbound struct {
+	target   *actor.PID
+	item     any // the message, or an *actor.Envelope around it
+	system   bool
+	ser      *serializerEntry
+	typeName string
+}
+
+var outboundPool = sync.Pool{New: func() any { return new(outbound) }}
+
+func (o *outbound) release() {
+	*o = outbound{}
+	outboundPool.Put(o)
+}
+
+// peer stands for every PID at one address. The actor registry caches it
+// per address for the life of the system; the endpoint behind it (one
+// connection's lifetime) comes and goes.
+type peer struct {
+	r       *Remote
+	address string
+	ep      atomic.Pointer[endpoint]
+
+	mu      sync.Mutex
+	watches map[string]map[watcherKey]*actor.PID // remote watchee id → local watchers
+}
+
+type watcherKey struct{ address, id string }
+
+func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, false) }
+
+func (p *peer) SendSystemMessage(pid *actor.PID, msg any) {
+	switch m := msg.(type) {
+	case *actor.Watch:
+		p.addWatch(pid.Id, m.Watcher)
+	case *actor.Unwatch:
+		p.removeWatch(pid.Id, m.Watcher)
+	}
+	p.send(pid, msg, true)
+}
+
+func (p *peer) Stop(pid *actor.PID) { p.SendSystemMessage(pid, &actor.Stop{}) }
+
+func (p *peer) send(pid *actor.PID, item any, system bool) {
+	msg := item
+	if e, ok := item.(*actor.Envelope); ok {
+		msg = e.Message
+	}
+	// An unserializable message fails here, on the sender's goroutine.
+	ser, typeName, err := p.r.serializers.forMessage(msg)
+	if err != nil {
+		p.r.sys.DeadLetter(pid, item, err)
+		return
+	}
+	ep, err := p.endpoint()
+	if err != nil {
+		p.r.sys.DeadLetter(pid, item, err)
+		return
+	}
+	rec := outboundPool.Get().(*outbound)
+	rec.target, rec.item, rec.system, rec.ser, rec.typeName = pid, item, system, ser, typeName
+	ep.enqueue(rec)
+}
+
+// endpoint returns the live endpoint, starting one if there is none.
+func (p *peer) endpoint() (*endpoint, error) {
+	if ep := p.ep.Load(); ep != nil {
+		return ep, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ep := p.ep.Load(); ep != nil {
+		return ep, nil
+	}
+	ep, err := p.r.newEndpoint(p)
+	if err != nil {
+		return nil, err
+	}
+	p.ep.Store(ep)
+	return ep, nil
+}
+
+// terminate stops the live endpoint, if any, with reason.
+func (p *peer) terminate(reason error) {
+	if ep := p.ep.Load(); ep != nil {
+		ep.stop(reason, false)
+	}
+}
+
+func (p *peer) addWatch(watchee string, watcher *actor.PID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watches == nil {
+		p.watches = make(map[string]map[watcherKey]*actor.PID)
+	}
+	set := p.watches[watchee]
+	if set == nil {
+		set = make(map[watcherKey]*actor.PID)
+		p.watches[watchee] = set
+	}
+	set[watcherKey{watcher.Address, watcher.Id}] = watcher
+}
+
+// removeWatch forgets one watcher of watchee (Unwatch, or Terminated
+// delivered).
+func (p *peer) removeWatch(watchee string, watcher *actor.PID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if set := p.watches[watchee]; set != nil {
+		delete(set, watcherKey{watcher.Address, watcher.Id})
+		if len(set) == 0 {
+			delete(p.watches, watchee)
+		}
+	}
+}
+
+// addressTerminated tells every local watcher of an actor at this address
+// that it is gone.
+func (p *peer) addressTerminated() {
+	p.mu.Lock()
+	watches := p.watches
+	p.watches = nil
+	p.mu.Unlock()
+	for watchee, set := range watches {
+		who := actor.NewPID(p.address, watchee)
+		for _, w := range set {
+			p.r.sys.SendSystemMessage(w, &actor.Terminated{Who: who, Reason: actor.ReasonAddressTerminated})
+		}
+	}
+}
+
+// endpoint is one lifetime of the connection to a peer: from the first
+// message until it terminates for good. Its writer goroutine dials, shakes
+// hands, writes batches, and reconnects with backoff after failures; it
+// gives up after ReconnectTimeout without a connection.
+type endpoint struct {
+	r    *Remote
+	peer *peer
+
+	queue   mpsc.Queue    // bounded queue of *outbound
+	idle    atomic.Bool   // the writer waits for work
+	wake    chan struct{} // a token wakes the writer
+	room    chan struct{} // a token wakes a sender waiting for room
+	waiters atomic.Int32  // senders waiting for room
+	done    chan struct{} // closed when terminated
+
+	ctx    context.Context // cancelled to stop the writer at once
+	cancel context.CancelFunc
+	flush  atomic.Bool // on stop: send what is queued, then say goodbye
+
+	stopOnce sync.Once
+	reason   error // why it stopped; set before done is closed
+}
+
+// newEndpoint starts the endpoint's writer.
+func (r *Remote) newEndpoint(p *peer) (*endpoint, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ep := &endpoint{
+		r:      r,
+		peer:   p,
+		wake:   make(chan struct{}, 1),
+		room:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	ep.queue.Bound(r.cfg.SendQueueSize)
+	if !r.track(ep) {
+		cancel()
+		return nil, ErrShutdown
+	}
+	go ep.run()
+	return ep, nil
+}
+
+// enqueue hands rec to the writer, waiting up to QueueFullTimeout for room.
+func (ep *endpoint) enqueue(rec *outbound) {
+	for {
+		switch ep.queue.Offer(rec) {
+		case mpsc.Accepted:
+			if ep.idle.Load() && ep.idle.CompareAndSwap(true, false) {
+				select {
+				case ep.wake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		case mpsc.Closed:
+			ep.reject(rec, ep.stopReason())
+			return
+		}
+		if !ep.waitForRoom() {
+			ep.reject(rec, fmt.Errorf("%w: %d messages queued for %s", ErrQueueFull, ep.r.cfg.SendQueueSize, ep.peer.address))
+			return
+		}
+	}
+}
+
+// waitForRoom waits until the writer frees room or the endpoint
+// terminates (true), or QueueFullTimeout passes (false).
+func (ep *endpoint) waitForRoom() bool {
+	d := ep.r.cfg.QueueFullTimeout
+	if d < 0 {
+		return false
+	}
+	ep.waiters.Add(1)
+	defer ep.waiters.Add(-1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ep.room:
+		// Pass the wake-up on: other senders may be waiting too.
+		ep.signalRoom()
+		return true
+	case <-ep.done:
+		return true // the next Offer reports Closed
+	case <-t.C:
+		return false
+	}
+}
+
+func (ep *endpoint) signalRoom() {
+	if ep.waiters.Load() > 0 {
+		select {
+		case ep.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// reject dead-letters a message the endpoint will not carry.
+func (ep *endpoint) reject(rec *outbound, reason error) {
+	ep.r.sys.DeadLetter(rec.target, rec.item, reason)
+	rec.release()
+}
+
+// stop ends the endpoint with reason. With flush, the writer first sends
+// what is queued (until the Remote's shutdown deadline cancels it).
+func (ep *endpoint) stop(reason error, flush bool) {
+	ep.stopOnce.Do(func() {
+		ep.reason = reason
+		if flush {
+			ep.flush.Store(true)
+			select {
+			case ep.wake <- struct{}{}:
+			default:
+			}
+			return
+		}
+		ep.cancel()
+	})
+}
+
+func (ep *endpoint) stopReason() error {
+	select {
+	case <-ep.done:
+		return ep.reason
+	default:
+		return fmt.Errorf("%w: %s", ErrEndpointTerminated, ep.peer.address)
+	}
+}
+
+// run is the writer goroutine.
+func (ep *endpoint) run() {
+	defer ep.r.untrack(ep)
+	err := ep.connectLoop()
+	ep.terminate(err)
+}
+
+// connectLoop connects and pumps until the endpoint must terminate, and
+// returns why.
+func (ep *endpoint) connectLoop() error {
+	cfg := &ep.r.cfg
+	backoff := cfg.ReconnectBackoff
+	deadline := time.Now().Add(cfg.ReconnectTimeout)
+	connected := false
+	for {
+		c, err := ep.dial()
+		if err == nil {
+			if connected {
+				cfg.Metrics.Reconnected(ep.peer.address)
+				ep.r.logger.Info("remote: reconnected", "peer", ep.peer.address)
+			}
+			connected = true
+			err = ep.pump(c)
+			c.close()
+			if err == nil || isPermanent(err) {
+				return err
+			}
+			ep.r.logger.Warn("remote: connection lost", "peer", ep.peer.address, "error", err)
+			backoff, deadline = cfg.ReconnectBackoff, time.Now().Add(cfg.ReconnectTimeout)
+		} else if isPermanent(err) {
+			return err
+		}
+		if ep.ctx.Err() != nil || ep.flush.Load() {
+			return ep.reason
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%w: %s unreachable for %v: %v", ErrEndpointTerminated, ep.peer.address, cfg.ReconnectTimeout, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ep.ctx.Done():
+			t.Stop()
+			return ep.reason
+		}
+		backoff = min(2*backoff, cfg.MaxReconnectBackoff)
+	}
+}
+
+// permanentError marks failures not worth a reconnection attempt.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+func isPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// conn is one established stream.
+type conn struct {
+	cc        *grpc.ClientConn
+	stream    grpc.ClientStream
+	cancel    context.CancelFunc
+	recvErr   chan error // the listener's goodbye or the stream's failure
+	maxFrame  int
+	maxMsg    int
+	recvGroup sync.WaitGroup
+}
+
+func (c *conn) close() {
+	c.cancel()
+	_ = c.cc.Close()
+	c.recvGroup.Wait()
+}
+
+// dial connects, opens the stream and shakes hands.
+func (ep *endpoint) dial() (*conn, error) {
+	cfg := &ep.r.cfg
+	creds := insecure.NewCredentials()
+	if cfg.ClientTLS != nil {
+		creds = credentials.NewTLS(cfg.ClientTLS.Clone())
+	}
+	cc, err := grpc.NewClient("passthrough:///"+ep.peer.address,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: cfg.KeepaliveInterval, Timeout: cfg.KeepaliveTimeout, PermitWithoutStream: true,
+		}),
+		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName),
+			grpc.MaxCallRecvMsgSize(cfg.MaxFrameSize), grpc.MaxCallSendMsgSize(cfg.MaxFrameSize)),
+	)
+	if err != nil {
+		return nil, permanentError{fmt.Errorf("%w: %s: %v", ErrEndpointTerminated, ep.peer.address, err)}
+	}
+	ctx, cancel := context.WithCancel(ep.ctx)
+	c := &conn{cc: cc, cancel: cancel, recvErr: make(chan error, 1)}
+	// Connecting and the handshake are bounded; the stream then lives on.
+	timer := time.AfterFunc(cfg.DialTimeout+cfg.HandshakeTimeout, cancel)
+	fail := func(err error) (*conn, error) {
+		timer.Stop()
+		cancel()
+		_ = cc.Close()
+		return nil, err
+	}
+	c.stream, err = cc.NewStream(ctx, &wire.RemotingService_ServiceDesc.Streams[0], wire.RemotingService_Connect_FullMethodName)
+	if err != nil {
+		return fail(fmt.Errorf("connect to %s: %w", ep.peer.address, err))
+	}
+	hello, _ := proto.Marshal(&wire.ConnectRequest{Frame: &wire.ConnectRequest_Hello{Hello: &wire.Hello{
+		ProtocolVersion: protocolVersion, ClusterName: cfg.ClusterName, MemberId: cfg.MemberID, Address: ep.r.address,
+	}}})
+	if err := c.stream.SendMsg(&frame{data: hello}); err != nil {
+		return fail(fmt.Errorf("handshake with %s: %w", ep.peer.address, err))
+	}
+	var resp wire.ConnectResponse
+	if err := c.stream.RecvMsg(&resp); err != nil {
+		return fail(fmt.Errorf("handshake with %s: %w", ep.peer.address, err))
+	}
+	if d := resp.GetDisconnect(); d != nil {
+		return fail(permanentError{disconnectError(ep.peer.address, d)})
+	}
+	w := resp.GetWelcome()
+	if w == nil {
+		return fail(permanentError{fmt.Errorf("%w: %s answered the handshake with %T", ErrProtocol, ep.peer.address, resp.GetFrame())})
+	}
+	if !timer.Stop() {
+		return fail(fmt.Errorf("handshake with %s: timed out", ep.peer.address))
+	}
+	c.maxFrame = min(cfg.MaxFrameSize, int(w.GetMaxFrameSize()))
+	c.maxMsg = min(cfg.MaxMessageSize, int(w.GetMaxMessageSize()))
+	if c.maxMsg <= 0 || c.maxFrame <= c.maxMsg {
+		return fail(permanentError{fmt.Errorf("%w: %s announced frame limit %d, message limit %d", ErrProtocol, ep.peer.address, w.GetMaxFrameSize(), w.GetMaxMessageSize())})
+	}
+	c.recvGroup.Go(func() { c.recvErr <- ep.readControl(c.stream) })
+	return c, nil
+}
+
+// readControl reads the listener's frames after the handshake: only a
+// Disconnect is expected.
+func (ep *endpoint) readControl(stream grpc.ClientStream) error {
+	for {
+		var resp wire.ConnectResponse
+		if err := stream.RecvMsg(&resp); err != nil {
+			return err
+		}
+		if d := resp.GetDisconnect(); d != nil {
+			return permanentError{disconnectError(ep.peer.address, d)}
+		}
+	}
+}
+
+// disconnectError turns a peer's Disconnect into an error.
+func disconnectError(address string, d *wire.Disconnect) error {
+	switch d.GetReason() {
+	case wire.DisconnectReason_DISCONNECT_REASON_CLUSTER_MISMATCH:
+		return fmt.Errorf("%w: %s refused us: %s", ErrClusterMismatch, address, d.GetMessage())
+	case wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN:
+		return fmt.Errorf("%w: %s is shutting down", ErrEndpointTerminated, address)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrProtocol, address, d.GetMessage())
+}
+
+// pump writes batches until the stream fails, the peer says goodbye, or the
+// endpoint is stopped. A nil error means a flush completed.
+func (ep *endpoint) pump(c *conn) error {
+	cfg := &ep.r.cfg
+	enc := wire.NewBatchEncoder()
+	var recs []*outbound
+	var env wire.Envelope
+	// Stop adding to a frame once one more message might not fit.
+	budget := c.maxFrame - c.maxMsg - 64<<10
+	if budget < 0 {
+		budget = 0
+	}
+	for {
+		enc.Reset()
+		recs = recs[:0]
+		for enc.Count() < cfg.BatchSize && enc.Size() <= budget {
+			v, ok := ep.queue.Pop()
+			if !ok {
+				break
+			}
+			rec := v.(*outbound)
+			if err := ep.encode(enc, &env, rec, c.maxMsg); err != nil {
+				ep.reject(rec, err)
+				continue
+			}
+			recs = append(recs, rec)
+		}
+		ep.signalRoom()
+		if len(recs) > 0 {
+			data := enc.Frame()
+			if err := c.stream.SendMsg(&frame{data: data}); err != nil {
+				for _, rec := range recs {
+					ep.reject(rec, fmt.Errorf("%w: connection to %s lost: %v", ErrEndpointTerminated, ep.peer.address, err))
+				}
+				return err
+			}
+			cfg.Metrics.BatchSent(ep.peer.address, len(recs), len(data))
+			cfg.Metrics.QueueDepth(ep.peer.address, ep.queue.Len())
+			for _, rec := range recs {
+				rec.release()
+			}
+			continue
+		}
+		if ep.flush.Load() {
+			return ep.goodbye(c)
+		}
+		// Nothing to send: wait for a sender's wake-up. Going idle races
+		// with senders, who wake us only when they see us idle: look again
+		// after saying so.
+		ep.idle.Store(true)
+		if ep.queue.Len() > 0 && ep.idle.CompareAndSwap(true, false) {
+			continue
+		}
+		select {
+		case <-ep.wake:
+			ep.idle.Store(false)
+		case err := <-c.recvErr:
+			return err
+		case <-ep.ctx.Done():
+			return ep.reason
+		}
+	}
+}
+
+// encode adds rec to the batch.
+func (ep *endpoint) encode(enc *wire.BatchEncoder, env *wire.Envelope, rec *outbound, maxMsg int) error {
+	msg, sender, header := actor.Unwrap(rec.item)
+	*env = wire.Envelope{TypeName: rec.typeName, SerializerID: rec.ser.ID(), TargetID: rec.target.Id, System: rec.system, Header: header}
+	if sender != nil {
+		env.Sender = wire.Sender{Address: ep.r.publicAddress(sender.Address), ID: sender.Id}
+	}
+	if err := enc.Add(env, rec.ser, msg, maxMsg); err != nil {
+		if errors.Is(err, wire.ErrMessageTooLarge) {
+			return fmt.Errorf("%w: %s to %s: %v", ErrMessageTooLarge, rec.typeName, ep.peer.address, err)
+		}
+		return fmt.Errorf("remote: cannot serialize %s: %w", rec.typeName, err)
+	}
+	return nil
+}
+
+// goodbye tells the listener we are leaving, after a flush, and waits
+// until it has read everything: SendMsg only queues, and closing the
+// connection earlier would discard frames not yet written.
+func (ep *endpoint) goodbye(c *conn) error {
+	bye, _ := proto.Marshal(&wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{
+		Reason: wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, Message: "shutting down",
+	}}})
+	if err := c.stream.SendMsg(&frame{data: bye}); err != nil {
+		return err
+	}
+	_ = c.stream.CloseSend()
+	select {
+	case <-c.recvErr: // the listener ended the stream after reading the goodbye
+	case <-ep.ctx.Done(): // the shutdown deadline passed
+	}
+	return nil
+}
+
+// terminate ends the endpoint: no more messages are taken, those queued go
+// to dead letters, and watchers of the peer's actors learn it is gone.
+func (ep *endpoint) terminate(err error) {
+	if err == nil {
+		err = ep.reason
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: %s", ErrEndpointTerminated, ep.peer.address)
+	}
+	ep.stopOnce.Do(func() {})
+	ep.reason = err
+	ep.queue.Close()
+	ep.peer.ep.CompareAndSwap(ep, nil)
+	close(ep.done)
+	ep.cancel()
+	for !ep.queue.Drained() {
+		if v, ok := ep.queue.Pop(); ok {
+			ep.reject(v.(*outbound), err)
+		}
+	}
+	ep.r.cfg.Metrics.EndpointTerminated(ep.peer.address)
+	if !errors.Is(err, ErrShutdown) {
+		ep.r.logger.Warn("remote: endpoint terminated", "peer", ep.peer.address, "reason", err)
+	}
+	ep.r.sys.EventStream().Publish(&EndpointTerminated{Address: ep.peer.address, Reason: err})
+	ep.peer.addressTerminated()
+}
+
+// EndpointTerminated is published on the actor system's event stream when
+// the transport gives up on a peer: watchers of its actors then receive
+// Terminated with reason AddressTerminated.
+type EndpointTerminated struct {
+	Address string
+	Reason  error
+}

@@ -1,0 +1,224 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/troupehq/troupe/sdk/actor"
+)
+
+func TestPeerProcessKilledMidStream(t *testing.T) {
+	peer := startPeerProcess(t, "127.0.0.1:0")
+	a := startNode(t, fastConfig())
+	far := actor.NewPID(peer.address, "echo")
+	if _, err := a.sys.Request(testContext(t), far, str("hello")); err != nil {
+		t.Fatal(err)
+	}
+	terminated := &collector[*EndpointTerminated]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.add(e) })
+	defer sub.Unsubscribe()
+	got := &collector[*actor.Terminated]{}
+	synced := make(chan struct{})
+	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(far)
+			c.Request(far, str("sync"))
+		case *wrapperspb.StringValue:
+			close(synced)
+		case *actor.Terminated:
+			got.add(m)
+		}
+	}))
+	<-synced
+
+	// A stream of messages is in flight when the process dies.
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				a.sys.Send(far, str("stream"))
+			}
+		}
+	}()
+	peer.kill()
+	term := got.wait(t, 1)[0]
+	close(stop)
+	<-sent
+	if term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(far) {
+		t.Fatalf("watcher got %v, want AddressTerminated for %v", term, far)
+	}
+	if ev := terminated.wait(t, 1)[0]; ev.Address != peer.address || !errors.Is(ev.Reason, ErrEndpointTerminated) {
+		t.Fatalf("EndpointTerminated = %+v", ev)
+	}
+	// Requests to the dead peer fail (they do not hang).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := a.sys.Request(ctx, far, str("anyone?")); !errors.Is(err, actor.ErrDeadLetter) {
+		t.Fatalf("request to a dead peer: %v", err)
+	}
+}
+
+// freePort returns a loopback address nobody listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// countingMetrics counts calls.
+type countingMetrics struct {
+	sent, received, reconnects, terminated, depth atomic.Int64
+	messagesSent, messagesReceived                atomic.Int64
+}
+
+func (m *countingMetrics) BatchSent(_ string, n, _ int) {
+	m.sent.Add(1)
+	m.messagesSent.Add(int64(n))
+}
+
+func (m *countingMetrics) BatchReceived(_ string, n, _ int) {
+	m.received.Add(1)
+	m.messagesReceived.Add(int64(n))
+}
+func (m *countingMetrics) QueueDepth(string, int)    { m.depth.Add(1) }
+func (m *countingMetrics) Reconnected(string)        { m.reconnects.Add(1) }
+func (m *countingMetrics) EndpointTerminated(string) { m.terminated.Add(1) }
+
+func TestReconnectAfterThePeerReturns(t *testing.T) {
+	addr := freePort(t)
+	peer := startPeerProcess(t, addr)
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = waitTimeout
+	metrics := &countingMetrics{}
+	cfg.Metrics = metrics
+	a := startNode(t, cfg)
+	far := actor.NewPID(addr, "echo")
+	if _, err := a.sys.Request(testContext(t), far, str("before")); err != nil {
+		t.Fatal(err)
+	}
+	peer.kill()
+	startPeerProcess(t, addr)
+	// The endpoint reconnects by itself; a request may be lost with the old
+	// connection, so retry until one gets through.
+	eventually(t, "a request to the restarted peer", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := a.sys.Request(ctx, far, str("after"))
+		return err == nil
+	})
+	if metrics.reconnects.Load() < 1 {
+		t.Fatalf("no reconnect reported")
+	}
+	if metrics.terminated.Load() != 0 {
+		t.Fatalf("the endpoint terminated although the peer came back within ReconnectTimeout")
+	}
+	if metrics.sent.Load() == 0 || metrics.messagesSent.Load() < 2 || metrics.depth.Load() == 0 {
+		t.Fatalf("metrics: %d batches, %d messages sent, %d depth reports", metrics.sent.Load(), metrics.messagesSent.Load(), metrics.depth.Load())
+	}
+}
+
+func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = time.Hour // only TerminateEndpoint ends it
+	a := startNode(t, cfg)
+	nowhere := freePort(t)
+	dl := &collector[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.add(e) })
+	defer sub.Unsubscribe()
+	got := &collector[*actor.Terminated]{}
+	watched := make(chan struct{})
+	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(actor.NewPID(nowhere, "ghost"))
+			close(watched)
+		case *actor.Terminated:
+			got.add(m)
+		}
+	}))
+	<-watched
+	for range 10 {
+		a.sys.Send(actor.NewPID(nowhere, "ghost"), str("queued"))
+	}
+	a.r.TerminateEndpoint(nowhere, errors.New("member left"))
+	if term := got.wait(t, 1)[0]; term.Reason != actor.ReasonAddressTerminated {
+		t.Fatalf("Terminated = %v", term)
+	}
+	events := dl.wait(t, 10)
+	for _, e := range events {
+		if e.Reason == nil || e.Reason.Error() != "member left" {
+			t.Fatalf("dead letter reason = %v, want the termination reason", e.Reason)
+		}
+	}
+}
+
+func TestFullSendQueueDropsToDeadLetters(t *testing.T) {
+	cfg := fastConfig()
+	cfg.SendQueueSize = 4
+	cfg.QueueFullTimeout = -1 // do not wait
+	cfg.ReconnectTimeout = time.Hour
+	a := startNode(t, cfg)
+	nowhere := actor.NewPID(freePort(t), "ghost")
+	dl := &collector[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) {
+		if errors.Is(e.Reason, ErrQueueFull) {
+			dl.add(e)
+		}
+	})
+	defer sub.Unsubscribe()
+	for range 20 {
+		a.sys.Send(nowhere, str("x"))
+	}
+	if n := len(dl.wait(t, 12)); n < 12 {
+		t.Fatalf("%d messages refused by a full queue of 4, want at least 12", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := a.sys.Request(ctx, nowhere, str("req")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("request into a full queue: %v", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	sys, err := actor.NewSystem(actor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Shutdown(context.Background())
+	for _, cfg := range []Config{
+		{BindAddress: "no-port"},
+		{AdvertisedAddress: "also no port"},
+		{MaxMessageSize: 1 << 20, MaxFrameSize: 1 << 20},
+		{DialTimeout: -time.Second},
+		{BatchSize: -1},
+	} {
+		if _, err := New(sys, cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+	r, err := New(sys, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Config()
+	if c.MemberID == "" || c.BindAddress != "127.0.0.1:0" || c.MaxFrameSize <= c.MaxMessageSize || c.Metrics == nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+}

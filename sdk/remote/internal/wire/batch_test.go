@@ -1,0 +1,278 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// rawWriter writes a []byte payload as is; sized says whether it announces
+// the size first (exact lengths) or not (padded lengths).
+type rawWriter struct{ sized bool }
+
+func (w rawWriter) Size(msg any) (int, error) {
+	if !w.sized {
+		return -1, nil
+	}
+	return len(msg.([]byte)), nil
+}
+
+func (w rawWriter) Marshal(dst []byte, msg any) ([]byte, error) {
+	return append(dst, msg.([]byte)...), nil
+}
+
+type failWriter struct{}
+
+func (failWriter) Size(any) (int, error)               { return -1, nil }
+func (failWriter) Marshal([]byte, any) ([]byte, error) { return nil, errors.New("cannot marshal") }
+
+type sample struct {
+	env     Envelope
+	payload []byte
+}
+
+func randomBatch(rng *rand.Rand) []sample {
+	n := 1 + rng.IntN(40)
+	out := make([]sample, n)
+	for i := range out {
+		s := &out[i]
+		s.env.TypeName = fmt.Sprintf("pkg.Type%d", rng.IntN(4))
+		s.env.SerializerID = uint32(1 + rng.IntN(2))
+		s.env.TargetID = fmt.Sprintf("$%d", rng.IntN(6))
+		if rng.IntN(2) == 0 {
+			s.env.Sender = Sender{Address: fmt.Sprintf("127.0.0.1:%d", 7000+rng.IntN(2)), ID: fmt.Sprintf("$s%d", rng.IntN(3))}
+		}
+		s.env.System = rng.IntN(5) == 0
+		if rng.IntN(3) == 0 {
+			s.env.Header = map[string]string{"trace": fmt.Sprint(rng.Int()), "k": ""}
+		}
+		s.payload = make([]byte, rng.IntN(300))
+		for j := range s.payload {
+			s.payload[j] = byte(rng.Int())
+		}
+	}
+	return out
+}
+
+// check compares a decoded batch with what was encoded.
+func check(t *testing.T, want []sample, types, targets []string, senders []Sender, got []Message) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d envelopes, want %d", len(got), len(want))
+	}
+	for i, m := range got {
+		w := want[i]
+		if m.Err != nil {
+			t.Fatalf("envelope %d: %v", i, m.Err)
+		}
+		var sender Sender
+		if m.SenderIndex > 0 {
+			sender = senders[m.SenderIndex-1]
+		}
+		header := map[string]string{}
+		for j := 0; j < len(m.Header); j += 2 {
+			header[m.Header[j]] = m.Header[j+1]
+		}
+		if w.env.Header == nil {
+			w.env.Header = map[string]string{}
+		}
+		if types[m.TypeIndex] != w.env.TypeName || targets[m.TargetIndex] != w.env.TargetID ||
+			sender != w.env.Sender || m.System != w.env.System || m.SerializerID != w.env.SerializerID ||
+			!slices.Equal(m.Payload, w.payload) || !maps.Equal(header, w.env.Header) {
+			t.Fatalf("envelope %d = %+v, want %+v", i, m, w)
+		}
+	}
+}
+
+func TestEncoderOutputIsTheSchemasEncoding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	e := NewBatchEncoder()
+	d := NewDecoder()
+	for round := range 200 {
+		batch := randomBatch(rng)
+		e.Reset()
+		w := rawWriter{sized: round%2 == 0}
+		for _, s := range batch {
+			if err := e.Add(&s.env, w, s.payload, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		frame := e.Frame()
+
+		// The generated code reads it...
+		var req ConnectRequest
+		if err := proto.Unmarshal(frame, &req); err != nil {
+			t.Fatalf("round %d: generated code rejects the frame: %v", round, err)
+		}
+		pb := req.GetBatch()
+		var senders []Sender
+		for _, p := range pb.GetSenders() {
+			senders = append(senders, Sender{p.GetAddress(), p.GetId()})
+		}
+		var msgs []Message
+		for _, env := range pb.GetEnvelopes() {
+			m := Message{TypeIndex: env.GetTypeIndex(), SerializerID: env.GetSerializerId(), TargetIndex: env.GetTargetIndex(),
+				SenderIndex: env.GetSenderIndex(), System: env.GetSystem(), Payload: env.GetPayload()}
+			for _, h := range env.GetHeader() {
+				m.Header = append(m.Header, h.GetKey(), h.GetValue())
+			}
+			if m.Payload == nil {
+				m.Payload = []byte{}
+			}
+			msgs = append(msgs, m)
+		}
+		for i := range batch {
+			if batch[i].payload == nil {
+				batch[i].payload = []byte{}
+			}
+		}
+		check(t, batch, pb.GetTypeNames(), pb.GetTargetIds(), senders, msgs)
+
+		// ...and so does ours.
+		if ctl, err := d.DecodeRequest(frame); err != nil || ctl != nil {
+			t.Fatalf("round %d: decode = %v, %v", round, ctl, err)
+		}
+		for i := range d.Batch.Envelopes {
+			if d.Batch.Envelopes[i].Payload == nil {
+				d.Batch.Envelopes[i].Payload = []byte{}
+			}
+		}
+		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, d.Batch.Envelopes)
+
+		// The canonical encoding of the same batch decodes alike.
+		canonical, err := proto.Marshal(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.DecodeRequest(canonical); err != nil {
+			t.Fatalf("round %d: canonical encoding: %v", round, err)
+		}
+		for i := range d.Batch.Envelopes {
+			if d.Batch.Envelopes[i].Payload == nil {
+				d.Batch.Envelopes[i].Payload = []byte{}
+			}
+		}
+		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, d.Batch.Envelopes)
+	}
+}
+
+func TestFailedAddLeavesTheBatchIntact(t *testing.T) {
+	e := NewBatchEncoder()
+	ok := Envelope{TypeName: "a.A", SerializerID: 1, TargetID: "$1"}
+	if err := e.Add(&ok, rawWriter{sized: true}, []byte("one"), 100); err != nil {
+		t.Fatal(err)
+	}
+	before := append([]byte(nil), e.Frame()...)
+	bad := Envelope{TypeName: "b.B", SerializerID: 1, TargetID: "$2", Sender: Sender{"h:1", "$x"}}
+	if err := e.Add(&bad, failWriter{}, nil, 100); err == nil {
+		t.Fatal("add with a failing serializer succeeded")
+	}
+	if err := e.Add(&bad, rawWriter{sized: true}, make([]byte, 101), 100); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("oversized add: %v", err)
+	}
+	if err := e.Add(&bad, rawWriter{sized: false}, make([]byte, 101), 100); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("oversized unsized add: %v", err)
+	}
+	if got := e.Frame(); !slices.Equal(got, before) || e.Count() != 1 {
+		t.Fatalf("failed adds changed the batch")
+	}
+	// Table entries of the failed adds are gone: the next add re-declares them.
+	if err := e.Add(&bad, rawWriter{sized: true}, []byte("two"), 100); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder()
+	if _, err := d.DecodeRequest(e.Frame()); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Batch.TypeNames) != 2 || len(d.Batch.Senders) != 1 || len(d.Batch.Envelopes) != 2 || d.Batch.Envelopes[1].Err != nil {
+		t.Fatalf("batch after failures = %+v", d.Batch)
+	}
+}
+
+func TestControlFramesAndMalformedInput(t *testing.T) {
+	d := NewDecoder()
+	hello, err := proto.Marshal(&ConnectRequest{Frame: &ConnectRequest_Hello{Hello: &Hello{ClusterName: "c", ProtocolVersion: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := d.DecodeRequest(hello)
+	if err != nil || req.GetHello().GetClusterName() != "c" {
+		t.Fatalf("hello = %v, %v", req, err)
+	}
+	for name, frame := range map[string][]byte{
+		"empty":          {},
+		"truncated tag":  {0x80},
+		"truncated body": {0x12, 0x05, 0x01},
+		"batch as int":   {0x10, 0x01},
+		"bad envelope":   append([]byte{0x12, 0x03}, 0x22, 0x01, 0xff),
+		"two batches":    {0x12, 0x00, 0x12, 0x00},
+		"garbage":        []byte("not a protobuf frame at all"),
+	} {
+		if _, err := d.DecodeRequest(frame); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+	// Indexes outside the tables mark the envelope, not the frame.
+	e := NewBatchEncoder()
+	if err := e.Add(&Envelope{TypeName: "a.A", TargetID: "$1"}, rawWriter{sized: true}, []byte("x"), 10); err != nil {
+		t.Fatal(err)
+	}
+	bad := &ConnectRequest{}
+	if err := proto.Unmarshal(e.Frame(), bad); err != nil {
+		t.Fatal(err)
+	}
+	bad.GetBatch().Envelopes = append(bad.GetBatch().Envelopes, &MessageEnvelope{TypeIndex: 7}, &MessageEnvelope{TargetIndex: 9}, &MessageEnvelope{SenderIndex: 3})
+	frame, _ := proto.Marshal(bad)
+	if _, err := d.DecodeRequest(frame); err != nil {
+		t.Fatal(err)
+	}
+	envs := d.Batch.Envelopes
+	if len(envs) != 4 || envs[0].Err != nil || envs[1].Err == nil || envs[2].Err == nil || envs[3].Err == nil {
+		t.Fatalf("envelope errors = %v %v %v %v", envs[0].Err, envs[1].Err, envs[2].Err, envs[3].Err)
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	e := NewBatchEncoder()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 4 {
+		e.Reset()
+		for _, s := range randomBatch(rng) {
+			_ = e.Add(&s.env, rawWriter{sized: true}, s.payload, 1<<20)
+		}
+		f.Add(append([]byte(nil), e.Frame()...))
+	}
+	hello, _ := proto.Marshal(&ConnectRequest{Frame: &ConnectRequest_Hello{Hello: &Hello{ClusterName: "c", MemberId: "m", Address: "127.0.0.1:1", ProtocolVersion: 1}}})
+	f.Add(hello)
+	f.Add([]byte{})
+	f.Add([]byte{0x12, 0x00})
+	d := NewDecoder()
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		req, err := d.DecodeRequest(frame)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if req != nil {
+			return
+		}
+		// Whatever decodes has checked indexes.
+		for _, m := range d.Batch.Envelopes {
+			if m.Err != nil {
+				continue
+			}
+			_ = d.Batch.TypeNames[m.TypeIndex]
+			_ = d.Batch.TargetIDs[m.TargetIndex]
+			if m.SenderIndex > 0 {
+				_ = d.Batch.Senders[m.SenderIndex-1]
+			}
+		}
+	})
+}

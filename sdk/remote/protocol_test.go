@@ -1,0 +1,168 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/remote/internal/wire"
+)
+
+// rawClient speaks the protocol by hand, to misbehave on purpose.
+type rawClient struct {
+	t      *testing.T
+	stream grpc.ClientStream
+}
+
+func dialRaw(t *testing.T, address string) *rawClient {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+address, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(func() {
+		cancel()
+		_ = cc.Close()
+	})
+	stream, err := cc.NewStream(ctx, &wire.RemotingService_ServiceDesc.Streams[0], wire.RemotingService_Connect_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawClient{t: t, stream: stream}
+}
+
+func (c *rawClient) send(data []byte) {
+	c.t.Helper()
+	if err := c.stream.SendMsg(&frame{data: data}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawClient) sendRequest(req *wire.ConnectRequest) {
+	c.t.Helper()
+	b, err := proto.Marshal(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.send(b)
+}
+
+func (c *rawClient) hello(version uint32) *wire.ConnectResponse {
+	c.t.Helper()
+	c.sendRequest(&wire.ConnectRequest{Frame: &wire.ConnectRequest_Hello{Hello: &wire.Hello{
+		ProtocolVersion: version, ClusterName: "troupe", MemberId: "raw", Address: "127.0.0.1:1",
+	}}})
+	var resp wire.ConnectResponse
+	if err := c.stream.RecvMsg(&resp); err != nil {
+		c.t.Fatal(err)
+	}
+	return &resp
+}
+
+// batch encodes messages for target ids.
+func batch(t *testing.T, msgs map[string]proto.Message) []byte {
+	t.Helper()
+	enc := wire.NewBatchEncoder()
+	ser := newEntry(ProtoSerializer{})
+	for target, m := range msgs {
+		name, _ := ser.TypeName(m)
+		if err := enc.Add(&wire.Envelope{TypeName: name, SerializerID: ProtoSerializerID, TargetID: target}, ser, m, 1<<30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return append([]byte(nil), enc.Frame()...)
+}
+
+// sink records the strings it receives.
+func sink(t *testing.T, n *node, name string) *collector[string] {
+	got := &collector[string]{}
+	if _, err := n.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			got.add(m.GetValue())
+		}
+	}), name); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestMalformedFramesAreDroppedAndTheStreamGoesOn(t *testing.T) {
+	b := startNode(t, fastConfig())
+	got := sink(t, b, "sink")
+	c := dialRaw(t, b.r.Address())
+	if resp := c.hello(protocolVersion); resp.GetWelcome() == nil {
+		t.Fatalf("handshake answered %v", resp)
+	}
+	c.send([]byte("definitely not protobuf"))
+	c.send([]byte{0x12, 0x7f, 0x01}) // a batch that claims more bytes than it has
+	c.send(batch(t, map[string]proto.Message{"sink": str("after the garbage")}))
+	if v := got.wait(t, 1)[0]; v != "after the garbage" {
+		t.Fatalf("got %q", v)
+	}
+	if !b.logs.contains("dropped a malformed frame") {
+		t.Fatal("malformed frames were not logged")
+	}
+}
+
+func TestOversizedMessageFromAPeerIsRefusedAlone(t *testing.T) {
+	cfg := fastConfig()
+	cfg.MaxMessageSize = 1 << 10
+	b := startNode(t, cfg)
+	got := sink(t, b, "sink")
+	dl := &collector[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.add(e) })
+	defer sub.Unsubscribe()
+	c := dialRaw(t, b.r.Address())
+	c.hello(protocolVersion)
+	// This peer ignores the limit the Welcome announced.
+	c.send(batch(t, map[string]proto.Message{"sink": str(strings.Repeat("x", 2<<10))}))
+	c.send(batch(t, map[string]proto.Message{"sink": str("small")}))
+	if v := got.wait(t, 1)[0]; v != "small" {
+		t.Fatalf("got %q", v)
+	}
+	e := dl.wait(t, 1)[0]
+	u, ok := e.Message.(UndecodedMessage)
+	if !errors.Is(e.Reason, ErrMessageTooLarge) || !ok || u.TypeName != "google.protobuf.StringValue" {
+		t.Fatalf("dead letter = %+v", e)
+	}
+}
+
+func TestHandshakeIsEnforced(t *testing.T) {
+	cfg := fastConfig()
+	cfg.HandshakeTimeout = 100 * time.Millisecond
+	b := startNode(t, cfg)
+
+	// Silence: the listener ends the stream after HandshakeTimeout.
+	silent := dialRaw(t, b.r.Address())
+	var resp wire.ConnectResponse
+	err := silent.stream.RecvMsg(&resp)
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("silent dialer: %v", err)
+	}
+
+	// A batch before the Hello.
+	rude := dialRaw(t, b.r.Address())
+	rude.send(batch(t, map[string]proto.Message{"x": str("too early")}))
+	if err := rude.stream.RecvMsg(&resp); err != nil || resp.GetDisconnect().GetReason() != wire.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR {
+		t.Fatalf("batch before hello: %v, %v", resp.GetFrame(), err)
+	}
+
+	// A version from the future.
+	future := dialRaw(t, b.r.Address())
+	d := future.hello(protocolVersion + 1).GetDisconnect()
+	if d.GetReason() != wire.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR || !strings.Contains(d.GetMessage(), "version") {
+		t.Fatalf("future version: %v", d)
+	}
+}

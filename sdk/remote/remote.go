@@ -1,0 +1,302 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/remote/internal/wire"
+)
+
+// activatorName is the id of the actor that serves remote spawn requests.
+const activatorName = "$remote-activator"
+
+const (
+	stateCreated = iota
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+// Remote connects an actor system to other systems over gRPC. Once started,
+// a PID with another system's address is used exactly like a local one.
+type Remote struct {
+	cfg         Config
+	sys         *actor.System
+	logger      *slog.Logger
+	serializers *Serializers
+	json        *JSONSerializer
+	address     string
+
+	kindsMu sync.RWMutex
+	kinds   map[string]*actor.Props
+
+	mu        sync.Mutex
+	state     int
+	peers     map[string]*peer
+	endpoints map[*endpoint]struct{}
+	inbound   map[*inbound]struct{}
+	writers   sync.WaitGroup
+	server    *grpc.Server
+	serveDone chan struct{}
+	activator *actor.PID
+}
+
+// New returns a Remote for sys; call Start to listen and connect. Zero
+// fields of cfg take their defaults; invalid ones yield an error.
+func New(sys *actor.System, cfg Config) (*Remote, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	json := NewJSONSerializer()
+	return &Remote{
+		cfg:         cfg,
+		sys:         sys,
+		logger:      sys.Logger().With("member", cfg.MemberID),
+		serializers: NewSerializers(json),
+		json:        json,
+		kinds:       make(map[string]*actor.Props),
+		peers:       make(map[string]*peer),
+		endpoints:   make(map[*endpoint]struct{}),
+		inbound:     make(map[*inbound]struct{}),
+	}, nil
+}
+
+// Start listens on BindAddress, makes the system's PIDs carry the
+// advertised address, and routes PIDs of other addresses to their systems.
+func (r *Remote) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != stateCreated {
+		return errors.New("remote: already started")
+	}
+	lis, err := net.Listen("tcp", r.cfg.BindAddress)
+	if err != nil {
+		return fmt.Errorf("remote: listen on %s: %w", r.cfg.BindAddress, err)
+	}
+	r.address = r.cfg.AdvertisedAddress
+	if r.address == "" {
+		r.address = lis.Addr().String()
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(r.cfg.MaxFrameSize),
+		grpc.MaxSendMsgSize(r.cfg.MaxFrameSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: r.cfg.KeepaliveInterval, Timeout: r.cfg.KeepaliveTimeout}),
+		// Peers ping every KeepaliveInterval; allow that (gRPC's default
+		// would close connections that ping more than every 5 minutes).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: r.cfg.KeepaliveInterval / 2, PermitWithoutStream: true}),
+	}
+	if r.cfg.ServerTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(r.cfg.ServerTLS.Clone())))
+	}
+	r.server = grpc.NewServer(opts...)
+	wire.RegisterRemotingServiceServer(r.server, &service{r: r})
+
+	r.sys.Registry().SetAddress(r.address)
+	r.sys.Registry().RegisterResolver(r.resolve)
+	r.activator, err = r.sys.SpawnNamed(actor.PropsFromFunc(r.activate), activatorName)
+	if err != nil {
+		_ = lis.Close()
+		return fmt.Errorf("remote: start the activator: %w", err)
+	}
+	r.serveDone = make(chan struct{})
+	go func() {
+		defer close(r.serveDone)
+		if err := r.server.Serve(lis); err != nil {
+			r.logger.Error("remote: server stopped", "error", err)
+		}
+	}()
+	r.state = stateRunning
+	r.logger.Info("remote: listening", "address", r.address, "bind", lis.Addr().String(), "cluster", r.cfg.ClusterName)
+	return nil
+}
+
+// Address returns the advertised address: the address in this system's
+// PIDs. It is empty before Start.
+func (r *Remote) Address() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.address
+}
+
+// Config returns the configuration, defaults filled in.
+func (r *Remote) Config() Config { return r.cfg }
+
+// Serializers returns the serializer registry, to register your own.
+func (r *Remote) Serializers() *Serializers { return r.serializers }
+
+// JSON returns the JSON serializer, to register types that travel as JSON.
+func (r *Remote) JSON() *JSONSerializer { return r.json }
+
+// Register makes props spawnable by other systems under kind.
+func (r *Remote) Register(kind string, props *actor.Props) {
+	r.kindsMu.Lock()
+	defer r.kindsMu.Unlock()
+	r.kinds[kind] = props
+}
+
+// resolve is the registry's resolver for non-local addresses.
+func (r *Remote) resolve(address string) (actor.Process, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers[address]
+	if p == nil {
+		p = &peer{r: r, address: address}
+		r.peers[address] = p
+	}
+	return p, true
+}
+
+func (r *Remote) existingPeer(address string) *peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peers[address]
+}
+
+// publicAddress rewrites LocalAddress (PIDs made before Start) to ours.
+func (r *Remote) publicAddress(address string) string {
+	if address == actor.LocalAddress {
+		return r.address
+	}
+	return address
+}
+
+// TerminateEndpoint gives up on the peer at address at once: messages
+// queued for it go to dead letters with reason, and watchers of its actors
+// receive Terminated with AddressTerminated. The next message to it
+// connects afresh. Cluster membership calls this when a member leaves.
+func (r *Remote) TerminateEndpoint(address string, reason error) {
+	if reason == nil {
+		reason = fmt.Errorf("%w: %s", ErrEndpointTerminated, address)
+	}
+	r.peerLeft(address, reason)
+}
+
+// peerLeft ends the endpoint to address, or, with none, still tells the
+// watchers of the peer's actors.
+func (r *Remote) peerLeft(address string, reason error) {
+	p := r.existingPeer(address)
+	if p == nil {
+		return
+	}
+	if ep := p.ep.Load(); ep != nil {
+		ep.stop(reason, false)
+		return
+	}
+	p.addressTerminated()
+}
+
+// track registers a new endpoint; it fails once shutdown has begun.
+func (r *Remote) track(ep *endpoint) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != stateRunning {
+		return false
+	}
+	r.endpoints[ep] = struct{}{}
+	r.writers.Add(1)
+	return true
+}
+
+func (r *Remote) untrack(ep *endpoint) {
+	r.mu.Lock()
+	delete(r.endpoints, ep)
+	r.mu.Unlock()
+	r.writers.Done()
+}
+
+func (r *Remote) trackInbound(in *inbound) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != stateRunning {
+		return false
+	}
+	r.inbound[in] = struct{}{}
+	return true
+}
+
+func (r *Remote) untrackInbound(in *inbound) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.inbound, in)
+}
+
+// Shutdown leaves gracefully, within ctx: it tells the peers that send to
+// this system that it is leaving, sends what is queued for each peer and
+// says goodbye, then stops the server. Messages still queued when ctx ends
+// go to dead letters with ErrShutdown, and the connections are closed.
+// Later sends to other systems go to dead letters. The actor system itself
+// keeps running; shut it down after.
+func (r *Remote) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.state != stateRunning {
+		r.mu.Unlock()
+		return nil
+	}
+	r.state = stateStopping
+	var inbound []*inbound
+	for in := range r.inbound {
+		inbound = append(inbound, in)
+	}
+	var endpoints []*endpoint
+	for ep := range r.endpoints {
+		endpoints = append(endpoints, ep)
+	}
+	r.mu.Unlock()
+
+	// Peers stop sending to us...
+	for _, in := range inbound {
+		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
+	}
+	// ...while we flush what we owe them.
+	for _, ep := range endpoints {
+		ep.stop(fmt.Errorf("%w: %s", ErrShutdown, r.address), true)
+	}
+	flushed := make(chan struct{})
+	go func() {
+		r.writers.Wait()
+		close(flushed)
+	}()
+	var err error
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		err = fmt.Errorf("remote: shutdown: %w", context.Cause(ctx))
+		for _, ep := range endpoints {
+			ep.cancel()
+		}
+		<-flushed
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		r.server.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		r.server.Stop()
+		<-stopped
+		if err == nil {
+			err = fmt.Errorf("remote: shutdown: %w", context.Cause(ctx))
+		}
+	}
+	<-r.serveDone
+	_ = r.sys.StopAndWait(context.WithoutCancel(ctx), r.activator)
+
+	r.mu.Lock()
+	r.state = stateStopped
+	r.mu.Unlock()
+	r.logger.Info("remote: stopped", "address", r.address)
+	return err
+}

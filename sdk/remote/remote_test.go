@@ -1,0 +1,315 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/troupehq/troupe/sdk/actor"
+)
+
+func TestRequestAcrossTheWire(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	pid, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid.Address != b.r.Address() {
+		t.Fatalf("PID address %q, want the advertised %q", pid.Address, b.r.Address())
+	}
+	far := actor.NewPID(b.r.Address(), "echo")
+	for i := range 50 {
+		reply, err := a.sys.Request(testContext(t), far, str(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reply.(*wrapperspb.StringValue).GetValue(); got != fmt.Sprint(i) {
+			t.Fatalf("reply %q, want %q", got, fmt.Sprint(i))
+		}
+	}
+	// Headers travel with the message.
+	reply, err := a.sys.Request(testContext(t), far, &actor.Envelope{Message: str("x"), Header: actor.Header{"prefix": "hdr:"}})
+	if err != nil || reply.(*wrapperspb.StringValue).GetValue() != "hdr:x" {
+		t.Fatalf("reply with header = %v, %v", reply, err)
+	}
+}
+
+func TestOrderPerSenderAcrossTheWire(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	const senders, each = 4, 3000
+	got := &collector[string]{}
+	done := make(chan struct{})
+	next := make(map[string]int)
+	var bad []string
+	sink, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		m, ok := c.Message().(*wrapperspb.StringValue)
+		if !ok {
+			return
+		}
+		var s string
+		var n int
+		fmt.Sscanf(m.GetValue(), "%s %d", &s, &n)
+		if n != next[s] {
+			bad = append(bad, fmt.Sprintf("%s: got %d, want %d", s, n, next[s]))
+		}
+		next[s] = n + 1
+		got.add(s)
+		if len(got.items) == senders*each {
+			close(done)
+		}
+	}), "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), sink.Id)
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for i := range each {
+				a.sys.Send(far, str(fmt.Sprintf("s%d %d", s, i)))
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("received %d of %d", len(got.snapshot()), senders*each)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("out of order: %v", bad[:min(len(bad), 5)])
+	}
+}
+
+func TestRemoteSpawn(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	b.r.Register("echo", actor.PropsFromFunc(echo))
+	pid, err := a.r.SpawnNamed(testContext(t), b.r.Address(), "echo", "made-remotely")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid.Address != b.r.Address() || pid.Id != "made-remotely" {
+		t.Fatalf("spawned %v", pid)
+	}
+	reply, err := a.sys.Request(testContext(t), pid, str("hi"))
+	if err != nil || reply.(*wrapperspb.StringValue).GetValue() != "hi" {
+		t.Fatalf("request to the spawned actor = %v, %v", reply, err)
+	}
+	if _, err := a.r.SpawnNamed(testContext(t), b.r.Address(), "echo", "made-remotely"); !errors.Is(err, actor.ErrNameExists) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if _, err := a.r.Spawn(testContext(t), b.r.Address(), "nope"); !errors.Is(err, ErrUnknownKind) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+	// Spawning "remotely" on ourselves works too.
+	a.r.Register("echo", actor.PropsFromFunc(echo))
+	local, err := a.r.Spawn(testContext(t), a.r.Address(), "echo")
+	if err != nil || local.Address != a.r.Address() {
+		t.Fatalf("local spawn = %v, %v", local, err)
+	}
+}
+
+func TestRequestToMissingRemoteActorFailsFast(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_, err := a.sys.Request(ctx, actor.NewPID(b.r.Address(), "nobody"), str("anyone?"))
+	if !errors.Is(err, actor.ErrDeadLetter) {
+		t.Fatalf("err = %v, want actor.ErrDeadLetter", err)
+	}
+}
+
+func TestUnknownTypesFailWithoutBreakingTheConnection(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), "echo")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+
+	// Not serializable at all: fails on the sender, naming the type.
+	type notRegistered struct{ N int }
+	_, err := a.sys.Request(ctx, far, notRegistered{N: 1})
+	if !errors.Is(err, ErrUnknownType) || !errors.Is(err, actor.ErrDeadLetter) || !strings.Contains(err.Error(), "notRegistered") {
+		t.Fatalf("unregistered type: err = %v", err)
+	}
+
+	// Known to the sender only: the receiver cannot decode it and says so.
+	type jsonOnlyHere struct{ N int }
+	if err := a.r.JSON().Register("test.JSONOnlyHere", jsonOnlyHere{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.sys.Request(ctx, far, jsonOnlyHere{N: 2})
+	if !errors.Is(err, actor.ErrDeadLetter) || !strings.Contains(err.Error(), "test.JSONOnlyHere") {
+		t.Fatalf("type unknown to the receiver: err = %v", err)
+	}
+
+	// The connection is still fine.
+	if _, err := a.sys.Request(testContext(t), far, str("still here")); err != nil {
+		t.Fatalf("after the failures: %v", err)
+	}
+}
+
+func TestJSONMessagesRoundTrip(t *testing.T) {
+	type greeting struct{ Name string }
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	for _, n := range []*node{a, b} {
+		if err := n.r.JSON().Register("test.Greeting", &greeting{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if g, ok := c.Message().(*greeting); ok {
+			c.Respond(&greeting{Name: "hello " + g.Name})
+		}
+	}), "greeter"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := a.sys.Request(testContext(t), actor.NewPID(b.r.Address(), "greeter"), &greeting{Name: "json"})
+	if err != nil || reply.(*greeting).Name != "hello json" {
+		t.Fatalf("reply = %#v, %v", reply, err)
+	}
+}
+
+func TestOversizedMessagesFailOneByOne(t *testing.T) {
+	cfg := fastConfig()
+	a := startNode(t, cfg)
+	bcfg := fastConfig()
+	bcfg.MaxMessageSize = 1 << 10 // the receiver's limit, smaller than the sender's
+	b := startNode(t, bcfg)
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), "echo")
+	// Establish the connection, so that the sender knows the peer's limit.
+	if _, err := a.sys.Request(testContext(t), far, str("small")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_, err := a.sys.Request(ctx, far, str(strings.Repeat("x", 4<<10)))
+	if !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "google.protobuf.StringValue") {
+		t.Fatalf("oversized: err = %v", err)
+	}
+	if _, err := a.sys.Request(testContext(t), far, str("small again")); err != nil {
+		t.Fatalf("after an oversized message: %v", err)
+	}
+}
+
+func TestWrongClusterIsRefusedOnBothSides(t *testing.T) {
+	acfg, bcfg := fastConfig(), fastConfig()
+	acfg.ClusterName, bcfg.ClusterName = "blue", "green"
+	a, b := startNode(t, acfg), startNode(t, bcfg)
+	terminated := &collector[*EndpointTerminated]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.add(e) })
+	defer sub.Unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_, err := a.sys.Request(ctx, actor.NewPID(b.r.Address(), "anything"), str("hi"))
+	if !errors.Is(err, ErrClusterMismatch) {
+		t.Fatalf("dialer's error = %v, want ErrClusterMismatch", err)
+	}
+	if !strings.Contains(err.Error(), `"green"`) || !strings.Contains(err.Error(), `"blue"`) {
+		t.Fatalf("error %q does not name both clusters", err)
+	}
+	if ev := terminated.wait(t, 1)[0]; !errors.Is(ev.Reason, ErrClusterMismatch) {
+		t.Fatalf("EndpointTerminated reason = %v", ev.Reason)
+	}
+	eventually(t, "the listener to log the refusal", func() bool {
+		return b.logs.contains("refused a connection", `cluster "green"`, `cluster "blue"`)
+	})
+}
+
+func TestRemoteWatchSeesStopAndTerminationReason(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	target, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), target.Id)
+	got := &collector[*actor.Terminated]{}
+	ready := make(chan struct{})
+	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(far)
+			// Arrives after the Watch (same stream) and comes back as a dead
+			// letter: then the Watch is in place.
+			c.Request(actor.NewPID(b.r.Address(), "nobody"), str("sync"))
+		case *actor.DeadLetterResponse:
+			close(ready)
+		case *actor.Terminated:
+			got.add(m)
+		}
+	}))
+	<-ready
+	if err := b.sys.StopAndWait(testContext(t), target); err != nil {
+		t.Fatal(err)
+	}
+	term := got.wait(t, 1)[0]
+	if !term.Who.Equal(far) || term.Reason != actor.ReasonStopped {
+		t.Fatalf("Terminated = %v", term)
+	}
+}
+
+func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	const n = 20000
+	count := 0
+	done := make(chan struct{})
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+			if count++; count == n {
+				close(done)
+			}
+		}
+	}), "sink"); err != nil {
+		t.Fatal(err)
+	}
+	// b watches an actor of a, to see a's goodbye.
+	watchee := a.sys.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	got := &collector[*actor.Terminated]{}
+	synced := make(chan struct{})
+	b.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(watchee)
+			c.Request(actor.NewPID(a.r.Address(), "nobody"), str("sync"))
+		case *actor.DeadLetterResponse:
+			close(synced)
+		case *actor.Terminated:
+			got.add(m)
+		}
+	}))
+	<-synced
+
+	far := actor.NewPID(b.r.Address(), "sink")
+	for i := range n {
+		a.sys.Send(far, str(fmt.Sprint(i)))
+	}
+	if err := a.r.Shutdown(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("peer received %d of %d messages sent before shutdown", count, n)
+	}
+	term := got.wait(t, 1)[0]
+	if term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(watchee) {
+		t.Fatalf("watcher got %v, want AddressTerminated for %v", term, watchee)
+	}
+	// After shutdown, sends to other systems are dead letters.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := a.sys.Request(ctx, far, str("late")); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("send after shutdown: %v", err)
+	}
+}
