@@ -103,13 +103,6 @@ func (p *peer) endpoint() (*endpoint, error) {
 	return ep, nil
 }
 
-// terminate stops the live endpoint, if any, with reason.
-func (p *peer) terminate(reason error) {
-	if ep := p.ep.Load(); ep != nil {
-		ep.stop(reason, false)
-	}
-}
-
 func (p *peer) addWatch(watchee string, watcher *actor.PID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
