@@ -1,9 +1,15 @@
 package bench
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
+
+func TestMain(m *testing.M) {
+	RunNode2IfAsked()
+	os.Exit(m.Run())
+}
 
 // These benchmarks run the same scenarios as cmd/troupe-bench, one side per
 // sub-benchmark, for profiling with `go test -bench -cpuprofile`. The table
@@ -33,7 +39,7 @@ func benchSides(b *testing.B, troupe, proto func() ([]float64, error), unit stri
 //
 //	go test -bench 'Scenarios/spawn-stop/troupe' -cpuprofile cpu.out ./bench
 func BenchmarkScenarios(b *testing.B) {
-	for _, s := range LocalScenarios(QuickSizes()) {
+	for _, s := range AllScenarios(QuickSizes()) {
 		b.Run(s.Key, func(b *testing.B) {
 			benchSides(b, s.Troupe, s.Proto, strings.ReplaceAll(s.Metrics[0].Unit, "ns/op", "ns/request"))
 		})
@@ -50,7 +56,8 @@ func TestScenariosRun(t *testing.T) {
 	sz.Request = RequestConfig{Requests: 100, Warmup: 10}
 	sz.SpawnStop = 100
 	sz.IdleActors = 100
-	rows, err := Run(LocalScenarios(sz), 1, testWriter{t})
+	sz.Remote = RemoteConfig{Messages: 1_000, Requests: 20, Warmup: 5}
+	rows, err := Run(AllScenarios(sz), 1, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 // Sizes scales the local scenarios; Full is what the issue asks for, Quick
 // is for smoke runs.
 type Sizes struct {
+	Remote     RemoteConfig
 	PingPong   PingPongConfig
 	FanIn      FanInConfig
 	Request    RequestConfig
@@ -71,7 +72,7 @@ type Sizes struct {
 
 // FullSizes are the benchmark shapes of record.
 func FullSizes() Sizes {
-	return Sizes{PingPong: DefaultPingPong(), FanIn: DefaultFanIn(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
+	return Sizes{Remote: DefaultRemote(), PingPong: DefaultPingPong(), FanIn: DefaultFanIn(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
 }
 
 // QuickSizes finish in seconds.
@@ -80,7 +81,7 @@ func QuickSizes() Sizes {
 	pp.Messages = 50_000
 	fan := DefaultFanIn()
 	fan.Messages = 50_000
-	return Sizes{PingPong: pp, FanIn: fan, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
+	return Sizes{Remote: RemoteConfig{Messages: 100_000, Requests: 2_000, Warmup: 200}, PingPong: pp, FanIn: fan, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
 }
 
 // LocalScenarios are the in-process actor runtime comparisons.
@@ -148,6 +149,45 @@ func LocalScenarios(sz Sizes) []Scenario {
 			Proto:   bytes(ProtoIdleBytes),
 		},
 	}
+}
+
+// RemoteScenarios are the comparisons across two OS processes on loopback.
+func RemoteScenarios(sz Sizes) []Scenario {
+	rc := sz.Remote
+	latency := func(run func(RemoteConfig) (Latency, error)) func() ([]float64, error) {
+		return func() ([]float64, error) {
+			l, err := run(rc)
+			return []float64{micros(l.P50), micros(l.P99)}, err
+		}
+	}
+	rate := func(run func(RemoteConfig) (time.Duration, error)) func() ([]float64, error) {
+		return func() ([]float64, error) {
+			d, err := run(rc)
+			return []float64{float64(2*rc.Messages) / d.Seconds()}, err
+		}
+	}
+	return []Scenario{
+		{
+			Key:     "remote-pingpong",
+			Metrics: []Metric{{fmt.Sprintf("remote ping-pong, %d pings, 2 processes", rc.Messages), "msg/s", true}},
+			Troupe:  rate(TroupeRemotePingPong),
+			Proto:   rate(ProtoRemotePingPong),
+		},
+		{
+			Key: "remote-request",
+			Metrics: []Metric{
+				{"remote request/response, p50", "µs", false},
+				{"remote request/response, p99", "µs", false},
+			},
+			Troupe: latency(TroupeRemoteRequest),
+			Proto:  latency(ProtoRemoteRequest),
+		},
+	}
+}
+
+// AllScenarios are the local and the remote scenarios.
+func AllScenarios(sz Sizes) []Scenario {
+	return append(LocalScenarios(sz), RemoteScenarios(sz)...)
 }
 
 // newProtoSystem returns a protoactor-go system that does not log.

@@ -48,7 +48,7 @@ type mailbox struct {
 	// here, not in boundedState, because the consumer reads it per message.
 	waiters atomic.Int32
 	system  mpsc.Locked
-	user    mpsc.Queue
+	user    mpsc.Queue[any]
 	bounded *boundedState // non-nil for a bounded mailbox
 }
 

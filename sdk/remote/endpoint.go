@@ -19,8 +19,8 @@ import (
 	"github.com/troupehq/troupe/sdk/remote/internal/wire"
 )
 
-// outbound is a message queued for a peer. Records are pooled: the writer
-// returns them once their frame is written.
+// outbound is a message queued for a peer, stored by value in the send
+// queue: queuing allocates nothing.
 type outbound struct {
 	target   *actor.PID
 	item     any // the message, or an *actor.Envelope around it
@@ -29,12 +29,9 @@ type outbound struct {
 	typeName string
 }
 
-var outboundPool = sync.Pool{New: func() any { return new(outbound) }}
-
-func (o *outbound) release() {
-	*o = outbound{}
-	outboundPool.Put(o)
-}
+// timerPool recycles the timers of senders waiting for room: under
+// sustained load they wait once per batch the writer frees.
+var timerPool sync.Pool
 
 // peer stands for every PID at one address. The actor registry caches it
 // per address for the life of the system; the endpoint behind it (one
@@ -80,9 +77,7 @@ func (p *peer) send(pid *actor.PID, item any, system bool) {
 		p.r.sys.DeadLetter(pid, item, err)
 		return
 	}
-	rec := outboundPool.Get().(*outbound)
-	rec.target, rec.item, rec.system, rec.ser, rec.typeName = pid, item, system, ser, typeName
-	ep.enqueue(rec)
+	ep.enqueue(outbound{target: pid, item: item, system: system, ser: ser, typeName: typeName})
 }
 
 // endpoint returns the live endpoint, starting one if there is none.
@@ -153,12 +148,12 @@ type endpoint struct {
 	r    *Remote
 	peer *peer
 
-	queue   mpsc.Queue    // bounded queue of *outbound
-	idle    atomic.Bool   // the writer waits for work
-	wake    chan struct{} // a token wakes the writer
-	room    chan struct{} // a token wakes a sender waiting for room
-	waiters atomic.Int32  // senders waiting for room
-	done    chan struct{} // closed when terminated
+	queue   mpsc.Queue[outbound] // bounded
+	idle    atomic.Bool          // the writer waits for work
+	wake    chan struct{}        // a token wakes the writer
+	room    chan struct{}        // a token wakes a sender waiting for room
+	waiters atomic.Int32         // senders waiting for room
+	done    chan struct{}        // closed when terminated
 
 	ctx    context.Context // cancelled to stop the writer at once
 	cancel context.CancelFunc
@@ -190,7 +185,7 @@ func (r *Remote) newEndpoint(p *peer) (*endpoint, error) {
 }
 
 // enqueue hands rec to the writer, waiting up to QueueFullTimeout for room.
-func (ep *endpoint) enqueue(rec *outbound) {
+func (ep *endpoint) enqueue(rec outbound) {
 	for {
 		switch ep.queue.Offer(rec) {
 		case mpsc.Accepted:
@@ -202,11 +197,11 @@ func (ep *endpoint) enqueue(rec *outbound) {
 			}
 			return
 		case mpsc.Closed:
-			ep.reject(rec, ep.stopReason())
+			ep.reject(&rec, ep.stopReason())
 			return
 		}
 		if !ep.waitForRoom() {
-			ep.reject(rec, fmt.Errorf("%w: %d messages queued for %s", ErrQueueFull, ep.r.cfg.SendQueueSize, ep.peer.address))
+			ep.reject(&rec, fmt.Errorf("%w: %d messages queued for %s", ErrQueueFull, ep.r.cfg.SendQueueSize, ep.peer.address))
 			return
 		}
 	}
@@ -221,12 +216,28 @@ func (ep *endpoint) waitForRoom() bool {
 	}
 	ep.waiters.Add(1)
 	defer ep.waiters.Add(-1)
-	t := time.NewTimer(d)
-	defer t.Stop()
+	// The writer may have freed room between our Offer and Add: look again
+	// before sleeping, since it only signals waiters it can see.
+	if ep.queue.Free() {
+		return true
+	}
+	t, _ := timerPool.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(d)
+	} else {
+		t.Reset(d)
+	}
+	defer func() {
+		t.Stop()
+		timerPool.Put(t)
+	}()
 	select {
 	case <-ep.room:
-		// Pass the wake-up on: other senders may be waiting too.
-		ep.signalRoom()
+		// Pass the wake-up on if other senders wait (we still count
+		// ourselves): room was made for a batch, not for one message.
+		if ep.waiters.Load() > 1 {
+			ep.signalRoom()
+		}
 		return true
 	case <-ep.done:
 		return true // the next Offer reports Closed
@@ -247,7 +258,6 @@ func (ep *endpoint) signalRoom() {
 // reject dead-letters a message the endpoint will not carry.
 func (ep *endpoint) reject(rec *outbound, reason error) {
 	ep.r.sys.DeadLetter(rec.target, rec.item, reason)
-	rec.release()
 }
 
 // stop ends the endpoint with reason. With flush, the writer first sends
@@ -443,7 +453,7 @@ func disconnectError(address string, d *wire.Disconnect) error {
 func (ep *endpoint) pump(c *conn) error {
 	cfg := &ep.r.cfg
 	enc := wire.NewBatchEncoder()
-	var recs []*outbound
+	var recs []outbound // the frame's messages, kept until it is written
 	var env wire.Envelope
 	// Stop adding to a frame once one more message might not fit.
 	budget := c.maxFrame - c.maxMsg - 64<<10
@@ -452,15 +462,15 @@ func (ep *endpoint) pump(c *conn) error {
 	}
 	for {
 		enc.Reset()
+		clear(recs)
 		recs = recs[:0]
 		for enc.Count() < cfg.BatchSize && enc.Size() <= budget {
-			v, ok := ep.queue.Pop()
+			rec, ok := ep.queue.Pop()
 			if !ok {
 				break
 			}
-			rec := v.(*outbound)
-			if err := ep.encode(enc, &env, rec, c.maxMsg); err != nil {
-				ep.reject(rec, err)
+			if err := ep.encode(enc, &env, &rec, c.maxMsg); err != nil {
+				ep.reject(&rec, err)
 				continue
 			}
 			recs = append(recs, rec)
@@ -469,16 +479,13 @@ func (ep *endpoint) pump(c *conn) error {
 		if len(recs) > 0 {
 			data := enc.Frame()
 			if err := c.stream.SendMsg(&frame{data: data}); err != nil {
-				for _, rec := range recs {
-					ep.reject(rec, fmt.Errorf("%w: connection to %s lost: %v", ErrEndpointTerminated, ep.peer.address, err))
+				for i := range recs {
+					ep.reject(&recs[i], fmt.Errorf("%w: connection to %s lost: %v", ErrEndpointTerminated, ep.peer.address, err))
 				}
 				return err
 			}
 			cfg.Metrics.BatchSent(ep.peer.address, len(recs), len(data))
 			cfg.Metrics.QueueDepth(ep.peer.address, ep.queue.Len())
-			for _, rec := range recs {
-				rec.release()
-			}
 			continue
 		}
 		if ep.flush.Load() {
@@ -552,8 +559,8 @@ func (ep *endpoint) terminate(err error) {
 	close(ep.done)
 	ep.cancel()
 	for !ep.queue.Drained() {
-		if v, ok := ep.queue.Pop(); ok {
-			ep.reject(v.(*outbound), err)
+		if rec, ok := ep.queue.Pop(); ok {
+			ep.reject(&rec, err)
 		}
 	}
 	ep.r.cfg.Metrics.EndpointTerminated(ep.peer.address)

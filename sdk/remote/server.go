@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/remote/internal/wire"
@@ -44,8 +46,33 @@ type inbound struct {
 	address  string // the dialer's advertised address
 	memberID string
 	sendMu   sync.Mutex
-	targets  map[string]*actor.PID
-	senders  map[wire.Sender]*actor.PID
+
+	// Caches across frames, so that a frame's tables resolve without
+	// allocating: PIDs (which keep their resolved processes) and decoders.
+	targets map[string]*actor.PID
+	senders map[wire.Sender]*actor.PID
+	types   map[typeKey]decoder
+
+	// The current frame's tables, resolved once per frame.
+	frameTargets []*actor.PID
+	frameSenders []*actor.PID
+	frameTypes   []decoder
+}
+
+// typeKey names a type as an envelope does.
+type typeKey struct {
+	serializer uint32
+	name       string
+}
+
+// decoder turns a payload into a message of one type.
+type decoder struct {
+	key  typeKey
+	name string
+	// proto is set for protobuf types: decoding then skips the registry.
+	proto protoreflect.MessageType
+	ser   *serializerEntry
+	err   error // why the type cannot be decoded
 }
 
 func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
@@ -56,7 +83,7 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 	}
 	in := &inbound{
 		r: r, stream: stream, address: hello.GetAddress(), memberID: hello.GetMemberId(),
-		targets: make(map[string]*actor.PID), senders: make(map[wire.Sender]*actor.PID),
+		targets: make(map[string]*actor.PID), senders: make(map[wire.Sender]*actor.PID), types: make(map[typeKey]decoder),
 	}
 	if reason, msg := r.admit(hello); reason != wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED {
 		r.logger.Warn("remote: refused a connection", "peer", hello.GetAddress(), "member", hello.GetMemberId(), "reason", msg)
@@ -166,10 +193,68 @@ func (in *inbound) serve() error {
 			continue
 		}
 		r.cfg.Metrics.BatchReceived(in.address, len(dec.Batch.Envelopes), len(f.data))
+		in.resolveTables(&dec.Batch)
 		for i := range dec.Batch.Envelopes {
 			in.deliver(&dec.Batch, &dec.Batch.Envelopes[i])
 		}
 	}
+}
+
+// resolveTables turns the frame's tables into PIDs and decoders.
+func (in *inbound) resolveTables(b *wire.Batch) {
+	in.frameTargets = in.frameTargets[:0]
+	for _, id := range b.TargetIDs {
+		in.frameTargets = append(in.frameTargets, in.targetPID(id))
+	}
+	in.frameSenders = in.frameSenders[:0]
+	for _, s := range b.Senders {
+		in.frameSenders = append(in.frameSenders, in.senderPID(s))
+	}
+	// Slots are filled by the first envelope of each type (see deliver).
+	in.frameTypes = append(in.frameTypes[:0], make([]decoder, len(b.TypeNames))...)
+}
+
+// decoderFor returns the cached decoder of a type.
+func (in *inbound) decoderFor(k typeKey) decoder {
+	if d, ok := in.types[k]; ok {
+		return d
+	}
+	d := decoder{key: k, name: k.name}
+	if ser, ok := in.r.serializers.byID(k.serializer); !ok {
+		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
+	} else if _, isProto := ser.Serializer.(ProtoSerializer); isProto {
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(k.name))
+		if err != nil {
+			d.err = fmt.Errorf("%w: protobuf %s", ErrUnknownType, k.name)
+		}
+		d.proto = mt
+	} else {
+		d.ser = ser
+	}
+	if len(in.types) >= maxCachedPIDs {
+		clear(in.types)
+	}
+	in.types[k] = d
+	return d
+}
+
+// decode decodes a payload.
+func (d *decoder) decode(payload []byte) (any, error) {
+	switch {
+	case d.err != nil:
+		return nil, d.err
+	case d.proto != nil:
+		m := d.proto.New().Interface()
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return nil, fmt.Errorf("%w: decode %s: %v", ErrProtocol, d.name, err)
+		}
+		return m, nil
+	}
+	msg, err := d.ser.Unmarshal(d.name, payload)
+	if err != nil && !errors.Is(err, ErrUnknownType) {
+		err = fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return msg, err
 }
 
 // deliver hands one message to its local target.
@@ -177,7 +262,7 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 	r := in.r
 	var sender *actor.PID
 	if m.SenderIndex > 0 {
-		sender = in.senderPID(b.Senders[m.SenderIndex-1])
+		sender = in.frameSenders[m.SenderIndex-1]
 	}
 	if m.Err != nil {
 		r.logger.Error("remote: dropped a malformed message", "peer", in.address, "error", m.Err)
@@ -186,12 +271,26 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 		}
 		return
 	}
-	target := in.targetPID(b.TargetIDs[m.TargetIndex])
-	typeName := b.TypeNames[m.TypeIndex]
-	msg, err := in.decode(typeName, m)
+	target := in.frameTargets[m.TargetIndex]
+	d := &in.frameTypes[m.TypeIndex]
+	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); d.key != k {
+		if d.name == "" {
+			*d = in.decoderFor(k) // the first envelope of this type in the frame
+		} else {
+			other := in.decoderFor(k) // same name, another serializer: rare
+			d = &other
+		}
+	}
+	var msg any
+	var err error
+	if len(m.Payload) > r.cfg.MaxMessageSize {
+		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.name, len(m.Payload), in.address, r.cfg.MaxMessageSize)
+	} else {
+		msg, err = d.decode(m.Payload)
+	}
 	if err != nil {
 		r.sys.DeadLetter(target, &actor.Envelope{
-			Message: UndecodedMessage{TypeName: typeName, SerializerID: m.SerializerID, Size: len(m.Payload)},
+			Message: UndecodedMessage{TypeName: d.name, SerializerID: m.SerializerID, Size: len(m.Payload)},
 			Sender:  sender,
 		}, err)
 		return
@@ -217,22 +316,6 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 		item = env
 	}
 	r.sys.Send(target, item)
-}
-
-func (in *inbound) decode(typeName string, m *wire.Message) (any, error) {
-	r := in.r
-	if len(m.Payload) > r.cfg.MaxMessageSize {
-		return nil, fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, typeName, len(m.Payload), in.address, r.cfg.MaxMessageSize)
-	}
-	ser, ok := r.serializers.byID(m.SerializerID)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, typeName, m.SerializerID)
-	}
-	msg, err := ser.Unmarshal(typeName, m.Payload)
-	if err != nil && !errors.Is(err, ErrUnknownType) {
-		err = fmt.Errorf("%w: %v", ErrProtocol, err)
-	}
-	return msg, err
 }
 
 // targetPID returns a cached PID for a local actor id.

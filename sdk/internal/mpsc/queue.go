@@ -31,28 +31,28 @@ const (
 //
 // The zero value is an empty unbounded queue ready to use; it allocates
 // nothing until the first Push. It must not be copied.
-type Queue struct {
+type Queue[T any] struct {
 	// tail is the ring producers push to. It only moves forward.
-	tail atomic.Pointer[ring]
+	tail atomic.Pointer[ring[T]]
 	// first hands the first ring to the consumer, which then clears it.
-	first atomic.Pointer[ring]
+	first atomic.Pointer[ring[T]]
 	// head and pos belong to the consumer: the ring and position it reads.
-	head *ring
+	head *ring[T]
 	pos  uint64
 }
 
 // Bound makes an empty, never used queue hold at most capacity items,
 // rounded up to a power of two (at least 2), allocated at once. capacity
 // must be positive.
-func (q *Queue) Bound(capacity int) {
-	r := newRing(capacity)
+func (q *Queue[T]) Bound(capacity int) {
+	r := newRing[T](capacity)
 	r.bounded = true
 	q.tail.Store(r)
 	q.first.Store(r)
 }
 
 // Cap returns a bounded queue's capacity, 0 for an unbounded one.
-func (q *Queue) Cap() int {
+func (q *Queue[T]) Cap() int {
 	if r := q.tail.Load(); r != nil && r.bounded {
 		return len(r.cells)
 	}
@@ -61,7 +61,7 @@ func (q *Queue) Cap() int {
 
 // TryPush appends v to a bounded queue and reports true, or reports false
 // when it is full. On an unbounded queue it is Push.
-func (q *Queue) TryPush(v any) bool { return q.Offer(v) == Accepted }
+func (q *Queue[T]) TryPush(v T) bool { return q.Offer(v) == Accepted }
 
 // OfferResult says what Offer did.
 type OfferResult int
@@ -77,7 +77,7 @@ const (
 
 // Offer appends v to a bounded queue unless it is full or closed. On an
 // unbounded queue it is Push.
-func (q *Queue) Offer(v any) OfferResult {
+func (q *Queue[T]) Offer(v T) OfferResult {
 	r := q.tail.Load()
 	if r != nil {
 		if c, pos := r.claim(); c != nil {
@@ -98,10 +98,22 @@ func (q *Queue) Offer(v any) OfferResult {
 	return Accepted
 }
 
+// Free reports whether an Offer to a bounded queue would find room now (or
+// find it closed). It is safe from any goroutine; the answer may be stale
+// by the time it is used.
+func (q *Queue[T]) Free() bool {
+	r := q.tail.Load()
+	if r == nil || !r.bounded {
+		return true
+	}
+	pos := r.tail.Load()
+	return pos&closedBit != 0 || r.cells[pos&r.mask].seq.Load() == pos
+}
+
 // Close makes a bounded queue refuse every later Offer. Items offered
 // before remain for the consumer, who can tell with Drained when it has
 // them all. Close is safe from any goroutine.
-func (q *Queue) Close() {
+func (q *Queue[T]) Close() {
 	if r := q.tail.Load(); r != nil && r.bounded {
 		r.tail.Or(closedBit)
 	}
@@ -109,7 +121,7 @@ func (q *Queue) Close() {
 
 // Drained reports whether a closed bounded queue has given the consumer
 // every item it accepted. Consumer only.
-func (q *Queue) Drained() bool {
+func (q *Queue[T]) Drained() bool {
 	r := q.head
 	if r == nil {
 		r = q.first.Load()
@@ -120,7 +132,7 @@ func (q *Queue) Drained() bool {
 // Len returns the number of items in a bounded queue, counting those still
 // being written. Consumer only; the answer may be stale by the time it is
 // used.
-func (q *Queue) Len() int {
+func (q *Queue[T]) Len() int {
 	r := q.head
 	if r == nil {
 		r = q.first.Load()
@@ -132,7 +144,7 @@ func (q *Queue) Len() int {
 }
 
 // Push appends v to an unbounded queue. It never blocks and never fails.
-func (q *Queue) Push(v any) {
+func (q *Queue[T]) Push(v T) {
 	if r := q.tail.Load(); r != nil {
 		if c, pos := r.claim(); c != nil {
 			c.publish(v, pos)
@@ -142,7 +154,7 @@ func (q *Queue) Push(v any) {
 	q.pushSlow(v)
 }
 
-func (q *Queue) pushSlow(v any) {
+func (q *Queue[T]) pushSlow(v T) {
 	r := q.tail.Load()
 	if r == nil {
 		r = q.init()
@@ -160,8 +172,8 @@ func (q *Queue) pushSlow(v any) {
 }
 
 // init installs the first ring; concurrent callers agree on one.
-func (q *Queue) init() *ring {
-	n := newRing(minRing)
+func (q *Queue[T]) init() *ring[T] {
+	n := newRing[T](minRing)
 	if q.tail.CompareAndSwap(nil, n) {
 		q.first.Store(n)
 		return n
@@ -171,9 +183,9 @@ func (q *Queue) init() *ring {
 
 // successor closes r, links a ring of the given size after it unless one is
 // linked already, moves the tail past r and returns the current tail.
-func (q *Queue) successor(r *ring, size int) *ring {
+func (q *Queue[T]) successor(r *ring[T], size int) *ring[T] {
 	if r.next.Load() == nil {
-		r.next.CompareAndSwap(nil, newRing(size))
+		r.next.CompareAndSwap(nil, newRing[T](size))
 	}
 	r.tail.Or(closedBit)
 	q.tail.CompareAndSwap(r, r.next.Load())
@@ -184,7 +196,7 @@ func (q *Queue) successor(r *ring, size int) *ring {
 // empty or the oldest item's producer has not finished writing it yet (it
 // will be visible shortly, and that producer then schedules the consumer).
 // Only one goroutine may call Pop at a time.
-func (q *Queue) Pop() (v any, ok bool) {
+func (q *Queue[T]) Pop() (v T, ok bool) {
 	if r := q.head; r != nil {
 		if v, ok = r.pop(q.pos); ok {
 			q.pos++
@@ -194,7 +206,7 @@ func (q *Queue) Pop() (v any, ok bool) {
 	return q.popSlow()
 }
 
-func (q *Queue) popSlow() (v any, ok bool) {
+func (q *Queue[T]) popSlow() (v T, ok bool) {
 	r := q.head
 	if r == nil {
 		if r = q.first.Load(); r == nil {
@@ -221,7 +233,7 @@ func (q *Queue) popSlow() (v any, ok bool) {
 // Shrink swaps the ring of an empty queue for a minRing one when it is
 // bigger than shrinkAbove, releasing the buffer a burst needed. Call it only
 // from the consumer, after Pop reported empty.
-func (q *Queue) Shrink() {
+func (q *Queue[T]) Shrink() {
 	r := q.head
 	if r == nil || r.bounded || len(r.cells) <= shrinkAbove {
 		return
@@ -235,19 +247,19 @@ func (q *Queue) Shrink() {
 }
 
 // Mark is the consumer's position in a Queue, taken with Queue.Mark.
-type Mark struct {
-	r   *ring
+type Mark[T any] struct {
+	r   *ring[T]
 	pos uint64
 }
 
 // Mark returns the consumer's position. Take it after Pop reported empty,
 // while still the consumer.
-func (q *Queue) Mark() Mark { return Mark{q.head, q.pos} }
+func (q *Queue[T]) Mark() Mark[T] { return Mark[T]{q.head, q.pos} }
 
 // Moved reports whether an item was pushed (or a push began) after the
 // position m. Unlike Pop it is safe from any goroutine, so a consumer that
 // has handed the queue over can still ask whether it left work behind.
-func (q *Queue) Moved(m Mark) bool {
+func (q *Queue[T]) Moved(m Mark[T]) bool {
 	if m.r == nil {
 		return q.tail.Load() != nil
 	}

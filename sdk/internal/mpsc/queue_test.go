@@ -11,9 +11,9 @@ type item struct{ producer, seq int }
 // popper is what the queues offer the consumer.
 type popper interface{ Pop() (any, bool) }
 
-// shrinking pops from a Queue and shrinks it whenever it finds it empty, as
+// shrinking pops from a Queue[any] and shrinks it whenever it finds it empty, as
 // an idle mailbox does.
-type shrinking struct{ q *Queue }
+type shrinking struct{ q *Queue[any] }
 
 func (s shrinking) Pop() (any, bool) {
 	it, ok := s.q.Pop()
@@ -73,7 +73,7 @@ func produce(t *testing.T, q popper, producers, perProducer int, push func(item)
 }
 
 // spinPush retries TryPush on a full bounded queue.
-func spinPush(q *Queue) func(item) {
+func spinPush(q *Queue[any]) func(item) {
 	return func(it item) {
 		for !q.TryPush(it) {
 		}
@@ -82,18 +82,18 @@ func spinPush(q *Queue) func(item) {
 
 func TestQueueFIFOPerProducer(t *testing.T) {
 	const producers, perProducer = 8, 20000
-	var q Queue
+	var q Queue[any]
 	produce(t, &q, producers, perProducer, func(it item) { q.Push(it) })
 }
 
 func TestQueueFIFOPerProducerWhileShrinking(t *testing.T) {
 	const producers, perProducer = 8, 20000
-	var q Queue
+	var q Queue[any]
 	produce(t, shrinking{&q}, producers, perProducer, func(it item) { q.Push(it) })
 }
 
 func TestQueueGrowsOnBacklogAndKeepsOrder(t *testing.T) {
-	var q Queue
+	var q Queue[any]
 	const n = 5000
 	for i := range n {
 		q.Push(i)
@@ -112,7 +112,7 @@ func TestQueueGrowsOnBacklogAndKeepsOrder(t *testing.T) {
 }
 
 func TestQueueSteadyFlowReusesOneRing(t *testing.T) {
-	var q Queue
+	var q Queue[any]
 	q.Push(0)
 	q.Pop()
 	r := q.head
@@ -128,7 +128,7 @@ func TestQueueSteadyFlowReusesOneRing(t *testing.T) {
 }
 
 func TestQueueShrinkReleasesBigRingsOnly(t *testing.T) {
-	var q Queue
+	var q Queue[any]
 	q.Push(1)
 	q.Pop()
 	small := q.head
@@ -156,7 +156,7 @@ func TestQueueShrinkReleasesBigRingsOnly(t *testing.T) {
 }
 
 func TestQueueShrinkRefusesWhileAClaimIsPending(t *testing.T) {
-	var q Queue
+	var q Queue[any]
 	for i := range 2 * shrinkAbove {
 		q.Push(i)
 	}
@@ -178,7 +178,7 @@ func TestQueueShrinkRefusesWhileAClaimIsPending(t *testing.T) {
 }
 
 func TestQueueMovedSeesPushesAfterMark(t *testing.T) {
-	var q Queue
+	var q Queue[any]
 	m := q.Mark()
 	if q.Moved(m) {
 		t.Fatal("moved on a never used queue")
@@ -196,7 +196,7 @@ func TestQueueMovedSeesPushesAfterMark(t *testing.T) {
 	if !q.Moved(m) {
 		t.Fatal("not moved after a push")
 	}
-	var b Queue
+	var b Queue[any]
 	b.Bound(2)
 	b.TryPush(1)
 	b.Pop()
@@ -221,7 +221,7 @@ func TestLockedFIFOPerProducer(t *testing.T) {
 
 func TestBoundedFIFOPerProducerAndBound(t *testing.T) {
 	const producers, perProducer = 8, 20000
-	var r Queue
+	var r Queue[any]
 	r.Bound(100)
 	if r.Cap() != 128 {
 		t.Fatalf("Cap() = %d, want 128", r.Cap())
@@ -234,7 +234,7 @@ func TestBoundedFIFOPerProducerAndBound(t *testing.T) {
 
 func TestBoundedOfOneHoldsTwoAndLosesNothing(t *testing.T) {
 	const producers, perProducer = 4, 5000
-	var q Queue
+	var q Queue[any]
 	q.Bound(1)
 	if q.Cap() != 2 {
 		t.Fatalf("Cap() = %d, want 2", q.Cap())
@@ -243,7 +243,7 @@ func TestBoundedOfOneHoldsTwoAndLosesNothing(t *testing.T) {
 }
 
 func TestBoundedFullRefusesPush(t *testing.T) {
-	var r Queue
+	var r Queue[any]
 	r.Bound(4)
 	for i := range 4 {
 		if !r.TryPush(i) {
@@ -262,7 +262,7 @@ func TestBoundedFullRefusesPush(t *testing.T) {
 }
 
 func TestBoundedCloseRefusesLaterOffersAndDrains(t *testing.T) {
-	var q Queue
+	var q Queue[any]
 	q.Bound(4)
 	for i := range 3 {
 		if q.Offer(i) != Accepted {
@@ -287,18 +287,28 @@ func TestBoundedCloseRefusesLaterOffersAndDrains(t *testing.T) {
 	if !q.Drained() {
 		t.Fatal("not drained after popping everything")
 	}
-	var full Queue
+	var full Queue[any]
 	full.Bound(2)
 	full.Offer(1)
+	if !full.Free() {
+		t.Fatal("a queue with room is not Free")
+	}
 	full.Offer(2)
+	if full.Free() {
+		t.Fatal("a full queue is Free")
+	}
 	if r := full.Offer(3); r != Full {
 		t.Fatalf("offer to a full queue = %v, want Full", r)
+	}
+	full.Pop()
+	if !full.Free() {
+		t.Fatal("not Free after a Pop")
 	}
 }
 
 func TestBoundedCloseRacingProducersLosesNothing(t *testing.T) {
 	for round := range 50 {
-		var q Queue
+		var q Queue[any]
 		q.Bound(64)
 		var accepted atomic.Int64
 		var wg sync.WaitGroup

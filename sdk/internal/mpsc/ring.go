@@ -12,13 +12,13 @@ const closedBit = uint64(1) << 63
 // ring is a bounded lock-free MPSC queue over a fixed array: Dmitry Vyukov's
 // bounded queue with per-cell sequence numbers, plus a closed state so that
 // an unbounded Queue can retire it and move on to a successor.
-type ring struct {
+type ring[T any] struct {
 	// tail counts claimed cells (producers); closedBit set when closed.
 	tail atomic.Uint64
 	// next is the successor ring in a Queue.
-	next  atomic.Pointer[ring]
+	next  atomic.Pointer[ring[T]]
 	mask  uint64
-	cells []cell
+	cells []cell[T]
 	// bounded rings belong to bounded queues: full means full, not "link a
 	// successor".
 	bounded bool
@@ -26,9 +26,9 @@ type ring struct {
 
 // cell is one slot. seq says whose turn it is: pos when free for the
 // producer of position pos, pos+1 once that producer has written val.
-type cell struct {
+type cell[T any] struct {
 	seq atomic.Uint64
-	val any
+	val T
 }
 
 type pushResult int
@@ -42,12 +42,12 @@ const (
 // newRing returns a ring of capacity rounded up to a power of two, and at
 // least 2: with one cell, "written for position n" and "free for position
 // n+1" would be the same sequence number.
-func newRing(capacity int) *ring {
+func newRing[T any](capacity int) *ring[T] {
 	n := uint64(2)
 	if capacity > 2 {
 		n = 1 << bits.Len64(uint64(capacity-1))
 	}
-	r := &ring{mask: n - 1, cells: make([]cell, n)}
+	r := &ring[T]{mask: n - 1, cells: make([]cell[T], n)}
 	for i := range r.cells {
 		r.cells[i].seq.Store(uint64(i))
 	}
@@ -58,7 +58,7 @@ func newRing(capacity int) *ring {
 // cell is free and no other producer races for it. It returns nil
 // otherwise; push then handles the general case. claim is small enough to
 // inline into the callers' fast paths.
-func (r *ring) claim() (c *cell, pos uint64) {
+func (r *ring[T]) claim() (c *cell[T], pos uint64) {
 	pos = r.tail.Load()
 	c = &r.cells[pos&r.mask]
 	if pos&closedBit == 0 && c.seq.Load() == pos && r.tail.CompareAndSwap(pos, pos+1) {
@@ -68,13 +68,13 @@ func (r *ring) claim() (c *cell, pos uint64) {
 }
 
 // publish writes v to a cell claimed at pos and makes it visible.
-func (c *cell) publish(v any, pos uint64) {
+func (c *cell[T]) publish(v T, pos uint64) {
 	c.val = v
 	c.seq.Store(pos + 1)
 }
 
 // push claims the next cell and writes v to it.
-func (r *ring) push(v any) pushResult {
+func (r *ring[T]) push(v T) pushResult {
 	pos := r.tail.Load()
 	for {
 		if pos&closedBit != 0 {
@@ -98,19 +98,20 @@ func (r *ring) push(v any) pushResult {
 }
 
 // pop reads the cell at pos (the consumer's position) if it is ready.
-func (r *ring) pop(pos uint64) (v any, ok bool) {
+func (r *ring[T]) pop(pos uint64) (v T, ok bool) {
 	c := &r.cells[pos&r.mask]
 	if c.seq.Load() != pos+1 {
 		return v, false
 	}
 	v = c.val
-	c.val = nil
+	var zero T
+	c.val = zero
 	c.seq.Store(pos + r.mask + 1)
 	return v, true
 }
 
 // drained reports whether the ring is closed and every claimed cell up to
 // pos has been read.
-func (r *ring) drained(pos uint64) bool {
+func (r *ring[T]) drained(pos uint64) bool {
 	return r.tail.Load() == pos|closedBit
 }

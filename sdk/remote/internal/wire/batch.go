@@ -80,6 +80,11 @@ type BatchEncoder struct {
 	targets map[string]uint32
 	senders map[Sender]uint32
 	count   int
+	// The previous envelope's table entries: a frame is mostly runs of
+	// messages to one target, of one type, from one sender.
+	lastType, lastTarget string
+	lastTI, lastGI       uint32
+	haveLast             bool
 }
 
 // NewBatchEncoder returns an empty encoder.
@@ -100,6 +105,7 @@ func (e *BatchEncoder) Reset() {
 	clear(e.targets)
 	clear(e.senders)
 	e.count = 0
+	e.haveLast = false
 }
 
 // Count returns the number of messages added since Reset.
@@ -118,6 +124,7 @@ func (e *BatchEncoder) Add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 		// Forget table entries this message added: they may point past mark.
 		e.buf = e.buf[:mark]
 		e.count = count
+		e.haveLast = false
 		if len(e.types) != types || len(e.targets) != targets || len(e.senders) != senders {
 			e.forgetAfter(types, targets, senders)
 		}
@@ -146,20 +153,19 @@ func (e *BatchEncoder) forgetAfter(types, targets, senders int) {
 }
 
 func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload int) error {
-	ti, ok := e.types[env.TypeName]
-	if !ok {
-		ti = uint32(len(e.types))
-		e.types[env.TypeName] = ti
-		e.buf = protowire.AppendTag(e.buf, batchTypeNames, protowire.BytesType)
-		e.buf = protowire.AppendString(e.buf, env.TypeName)
+	var ti, gi uint32
+	if e.haveLast && env.TypeName == e.lastType {
+		ti = e.lastTI
+	} else {
+		ti = e.index(e.types, env.TypeName, batchTypeNames)
 	}
-	gi, ok := e.targets[env.TargetID]
-	if !ok {
-		gi = uint32(len(e.targets))
-		e.targets[env.TargetID] = gi
-		e.buf = protowire.AppendTag(e.buf, batchTargetIDs, protowire.BytesType)
-		e.buf = protowire.AppendString(e.buf, env.TargetID)
+	if e.haveLast && env.TargetID == e.lastTarget {
+		gi = e.lastGI
+	} else {
+		gi = e.index(e.targets, env.TargetID, batchTargetIDs)
 	}
+	e.lastType, e.lastTI, e.lastTarget, e.lastGI, e.haveLast = env.TypeName, ti, env.TargetID, gi, true
+	var ok bool
 	var si uint32
 	if env.Sender != (Sender{}) {
 		if si, ok = e.senders[env.Sender]; !ok {
@@ -195,10 +201,12 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 		e.buf = protowire.AppendTag(e.buf, envSystem, protowire.VarintType)
 		e.buf = protowire.AppendVarint(e.buf, 1)
 	}
-	for k, v := range env.Header {
-		e.buf = protowire.AppendTag(e.buf, envHeader, protowire.BytesType)
-		e.buf = protowire.AppendVarint(e.buf, uint64(sizeHeaderEntry(k, v)))
-		e.buf = appendHeaderEntry(e.buf, k, v)
+	if len(env.Header) > 0 {
+		for k, v := range env.Header {
+			e.buf = protowire.AppendTag(e.buf, envHeader, protowire.BytesType)
+			e.buf = protowire.AppendVarint(e.buf, uint64(sizeHeaderEntry(k, v)))
+			e.buf = appendHeaderEntry(e.buf, k, v)
+		}
 	}
 	e.buf = protowire.AppendTag(e.buf, envPayload, protowire.BytesType)
 	if size >= 0 {
@@ -228,6 +236,18 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	putPadded(e.buf[payLenAt:], uint64(n))
 	putPadded(e.buf[envLenAt:], uint64(len(e.buf)-envStart))
 	return nil
+}
+
+// index returns s's index in a string table, adding it if new.
+func (e *BatchEncoder) index(table map[string]uint32, s string, field protowire.Number) uint32 {
+	i, ok := table[s]
+	if !ok {
+		i = uint32(len(table))
+		table[s] = i
+		e.buf = protowire.AppendTag(e.buf, field, protowire.BytesType)
+		e.buf = protowire.AppendString(e.buf, s)
+	}
+	return i
 }
 
 // Frame completes and returns the frame. It stays valid until the next
@@ -291,6 +311,9 @@ func envelopeSize(env *Envelope, ti, gi, si uint32, payload int) int {
 		protowire.SizeTag(envPayload) + protowire.SizeBytes(payload)
 	if env.System {
 		n += protowire.SizeTag(envSystem) + 1
+	}
+	if len(env.Header) == 0 {
+		return n // ranging over an empty map still sets up an iterator
 	}
 	for k, v := range env.Header {
 		n += protowire.SizeTag(envHeader) + protowire.SizeBytes(sizeHeaderEntry(k, v))

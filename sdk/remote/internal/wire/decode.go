@@ -147,11 +147,31 @@ func (d *Decoder) decodeBatch(b []byte) error {
 	bt.Senders = bt.Senders[:0]
 	clear(bt.Envelopes) // drop payload references of the previous frame
 	bt.Envelopes = bt.Envelopes[:0]
-	err := fields(b, "batch", func(num protowire.Number, _ uint64, v []byte, isBytes bool) error {
-		if !isBytes {
-			return nil
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return malformed("batch", protowire.ParseError(n))
 		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return malformed("batch", protowire.ParseError(n))
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return malformed("batch", protowire.ParseError(n))
+		}
+		b = b[n:]
 		switch num {
+		case batchEnvelopes:
+			m, err := decodeEnvelope(v)
+			if err != nil {
+				return err
+			}
+			bt.Envelopes = append(bt.Envelopes, m)
 		case batchTypeNames:
 			bt.TypeNames = append(bt.TypeNames, d.str(v))
 		case batchTargetIDs:
@@ -170,17 +190,7 @@ func (d *Decoder) decodeBatch(b []byte) error {
 				return err
 			}
 			bt.Senders = append(bt.Senders, s)
-		case batchEnvelopes:
-			m, err := decodeEnvelope(v)
-			if err != nil {
-				return err
-			}
-			bt.Envelopes = append(bt.Envelopes, m)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	// Tables may follow the envelopes that use them: check indexes last.
 	for i := range bt.Envelopes {
@@ -198,16 +208,51 @@ func (d *Decoder) decodeBatch(b []byte) error {
 	return nil
 }
 
+// decodeEnvelope parses one envelope. Like decodeBatch's loop it is on the
+// per-message hot path, so it walks the fields by hand rather than through
+// fields.
 func decodeEnvelope(b []byte) (Message, error) {
 	var m Message
-	err := fields(b, "envelope", func(num protowire.Number, v uint64, bs []byte, isBytes bool) error {
-		if isBytes {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return m, malformed("envelope", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return m, malformed("envelope", protowire.ParseError(n))
+			}
+			b = b[n:]
+			if v > 1<<32-1 && num != envSystem {
+				return m, malformed("envelope", fmt.Errorf("field %d out of range", num))
+			}
+			switch num {
+			case envType:
+				m.TypeIndex = uint32(v)
+			case envSerializer:
+				m.SerializerID = uint32(v)
+			case envTarget:
+				m.TargetIndex = uint32(v)
+			case envSender:
+				m.SenderIndex = uint32(v)
+			case envSystem:
+				m.System = v != 0
+			}
+		case protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return m, malformed("envelope", protowire.ParseError(n))
+			}
+			b = b[n:]
 			switch num {
 			case envPayload:
-				m.Payload = bs
+				m.Payload = v
 			case envHeader:
 				var key, value string
-				if err := fields(bs, "header", func(num protowire.Number, _ uint64, v []byte, isBytes bool) error {
+				if err := fields(v, "header", func(num protowire.Number, _ uint64, v []byte, isBytes bool) error {
 					switch {
 					case isBytes && num == headerKey:
 						key = string(v)
@@ -216,28 +261,16 @@ func decodeEnvelope(b []byte) (Message, error) {
 					}
 					return nil
 				}); err != nil {
-					return err
+					return m, err
 				}
 				m.Header = append(m.Header, key, value)
 			}
-			return nil
+		default:
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return m, malformed("envelope", protowire.ParseError(n))
+			}
+			b = b[n:]
 		}
-		if v > 1<<32-1 && num != envSystem {
-			return malformed("envelope", fmt.Errorf("field %d out of range", num))
-		}
-		switch num {
-		case envType:
-			m.TypeIndex = uint32(v)
-		case envSerializer:
-			m.SerializerID = uint32(v)
-		case envTarget:
-			m.TargetIndex = uint32(v)
-		case envSender:
-			m.SenderIndex = uint32(v)
-		case envSystem:
-			m.System = v != 0
-		}
-		return nil
-	})
-	return m, err
+	}
+	return m, nil
 }
