@@ -104,3 +104,32 @@ func TestSpawnMiddlewareCanRefuse(t *testing.T) {
 		t.Fatalf("err = %v, want the middleware's error", err)
 	}
 }
+
+func TestPropsWithAddsOptionsToACopy(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	tag := func(name string) ReceiverMiddleware {
+		return func(next ReceiveFunc) ReceiveFunc {
+			return func(c Context) {
+				if _, ok := c.Message().(string); ok {
+					rec.add(name)
+				}
+				next(c)
+			}
+		}
+	}
+	base := PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(string); ok {
+			rec.add("receive")
+		}
+	}, WithReceiverMiddleware(tag("base")))
+	derived := base.With(WithReceiverMiddleware(tag("added")), WithMailbox(MailboxConfig{Capacity: 4}))
+	sys.Send(sys.Spawn(derived), "x")
+	if got := names(rec.waitLen(t, 3)); !reflect.DeepEqual(got, []string{"base", "added", "receive"}) {
+		t.Fatalf("derived props ran %v", got)
+	}
+	sys.Send(sys.Spawn(base), "y")
+	if got := names(rec.waitLen(t, 5))[3:]; !reflect.DeepEqual(got, []string{"base", "receive"}) {
+		t.Fatalf("the original props changed: %v", got)
+	}
+}

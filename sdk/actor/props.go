@@ -1,5 +1,7 @@
 package actor
 
+import "slices"
+
 // Props describes how to create and run an actor. Build it with
 // PropsFromProducer or PropsFromFunc and options; it is immutable and may be
 // shared by any number of spawns.
@@ -22,10 +24,24 @@ type PropsOption func(*Props)
 
 // PropsFromProducer returns props for actors made by producer.
 func PropsFromProducer(producer Producer, opts ...PropsOption) *Props {
-	p := &Props{producer: producer}
+	return (&Props{producer: producer}).build(opts)
+}
+
+// With returns a copy of p with more options applied; p is unchanged.
+// Middleware options append to p's middleware.
+func (p *Props) With(opts ...PropsOption) *Props {
+	c := *p
+	c.receiverMiddleware = slices.Clone(p.receiverMiddleware)
+	c.senderMiddleware = slices.Clone(p.senderMiddleware)
+	c.spawnMiddleware = slices.Clone(p.spawnMiddleware)
+	return c.build(opts)
+}
+
+func (p *Props) build(opts []PropsOption) *Props {
 	for _, opt := range opts {
 		opt(p)
 	}
+	p.senderChain, p.spawnChain = nil, nil
 	if len(p.senderMiddleware) > 0 {
 		p.senderChain = chain(p.senderMiddleware, deliver)
 	}

@@ -300,3 +300,31 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 	r.logger.Info("remote: stopped", "address", r.address)
 	return err
 }
+
+// Close stops the transport at once, without telling peers or flushing:
+// queued messages go to dead letters, connections are cut, and peers find
+// out as they would if the process died. Use Shutdown to leave gracefully.
+func (r *Remote) Close() {
+	r.mu.Lock()
+	if r.state != stateRunning {
+		r.mu.Unlock()
+		return
+	}
+	r.state = stateStopping
+	var endpoints []*endpoint
+	for ep := range r.endpoints {
+		endpoints = append(endpoints, ep)
+	}
+	r.mu.Unlock()
+	for _, ep := range endpoints {
+		ep.stop(fmt.Errorf("%w: %s closed", ErrShutdown, r.address), false)
+	}
+	r.writers.Wait()
+	r.server.Stop()
+	<-r.serveDone
+	r.sys.Stop(r.activator)
+	r.mu.Lock()
+	r.state = stateStopped
+	r.mu.Unlock()
+	r.logger.Info("remote: closed", "address", r.address)
+}

@@ -1,0 +1,415 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/eventstream"
+	premote "github.com/asynkron/protoactor-go/remote"
+
+	"github.com/troupehq/troupe/bench/internal/benchpb"
+)
+
+// ClusterConfig is the shape of the cluster scenarios.
+type ClusterConfig struct {
+	// Members is the size of the in-process cluster (3).
+	Members int
+	// Requests and Warmup are the sequential warm grain round trips of the
+	// latency scenario, to a grain that lives on another member.
+	Requests, Warmup int
+	// Activations is the number of new identities activated in the
+	// activation-rate scenario.
+	Activations int
+	// HandoverGrains is the number of active grains when a member joins in
+	// the handover scenario.
+	HandoverGrains int
+}
+
+// DefaultCluster is the shape of record.
+func DefaultCluster() ClusterConfig {
+	return ClusterConfig{Members: 3, Requests: 20_000, Warmup: 1_000, Activations: 100_000, HandoverGrains: 100_000}
+}
+
+// clusterConvergeTimeout bounds the wait for a member to start and for every
+// member to see the whole cluster; it never fires in a healthy run.
+const clusterConvergeTimeout = 30 * time.Second
+
+// protoClusterName names the protoactor-go cluster of the scenarios; each
+// scenario has its own in-memory agent, so clusters never see each other.
+const protoClusterName = "bench"
+
+// ProtoClusterRequest measures sequential request/response round trips
+// from member 0 of a protoactor-go cluster to an echo grain activated on
+// another member, after cfg.Warmup unmeasured ones.
+func ProtoClusterRequest(cfg ClusterConfig) (lat Latency, err error) {
+	pc, err := startProtoCluster(cfg.Members)
+	if err != nil {
+		return Latency{}, err
+	}
+	defer func() { err = errors.Join(err, pc.shutdown()) }()
+	c0 := pc.members[0].c
+	id, err := protoRemoteIdentity(c0)
+	if err != nil {
+		return Latency{}, err
+	}
+	ping := &benchpb.Ping{}
+	samples := make([]time.Duration, 0, cfg.Requests)
+	for i := range cfg.Warmup + cfg.Requests {
+		start := time.Now()
+		if err := protoGrainRequest(c0, id, ping); err != nil {
+			return Latency{}, err
+		}
+		if i >= cfg.Warmup {
+			samples = append(samples, time.Since(start))
+		}
+	}
+	return summarize(samples), nil
+}
+
+// ProtoClusterActivations measures how long member 0 of a protoactor-go
+// cluster takes to activate cfg.Activations new identities, one request
+// each, from 2*runtime.NumCPU() concurrent callers.
+func ProtoClusterActivations(cfg ClusterConfig) (elapsed time.Duration, err error) {
+	pc, err := startProtoCluster(cfg.Members)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, pc.shutdown()) }()
+	start := time.Now()
+	if err := protoRequestAll(pc.members[0].c, "a", cfg.Activations); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// ProtoClusterHandover measures how long a protoactor-go cluster with
+// cfg.HandoverGrains active grains takes to restore full service when a
+// member joins: from the start of the new member until every member sees it
+// and member 0 has had an answer from every grain again (2*runtime.NumCPU()
+// concurrent callers). Grains whose owner changed are re-activated on the
+// new member by the first request.
+//
+// The figure does not include the fixed one-second sleep at the end of
+// protoactor-go's Cluster.StartMember: the new member is registered and
+// serving before it, so the timer runs while StartMember sleeps.
+func ProtoClusterHandover(cfg ClusterConfig) (elapsed time.Duration, err error) {
+	pc, err := startProtoCluster(cfg.Members)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, pc.shutdown()) }()
+	c0 := pc.members[0].c
+	if err := protoRequestAll(c0, "h", cfg.HandoverGrains); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := pc.join(); err != nil {
+		return 0, err
+	}
+	if err := protoRequestAll(c0, "h", cfg.HandoverGrains); err != nil {
+		return 0, err
+	}
+	elapsed = time.Since(start)
+	// Let the new member's StartMember finish before the deferred shutdown
+	// (shutdown would wait for it too, but this reports a failure first).
+	if err := pc.members[len(pc.members)-1].waitStarted(); err != nil {
+		return 0, err
+	}
+	return elapsed, nil
+}
+
+// protoEchoGrain is the cluster kind echoKind: it answers a ping request
+// with a pong.
+type protoEchoGrain struct{}
+
+func (protoEchoGrain) Receive(c pactor.Context) {
+	if _, ok := c.Message().(*benchpb.Ping); ok {
+		c.Respond(&benchpb.Pong{})
+	}
+}
+
+// protoMember is one member of an in-process protoactor-go cluster.
+type protoMember struct {
+	c   *cluster.Cluster
+	sub *eventstream.Subscription
+	// size is the number of members in the last topology this member saw.
+	size atomic.Int32
+	// started is closed when StartMember has returned (or panicked, then
+	// startErr says why).
+	started  chan struct{}
+	startErr error
+}
+
+// waitStarted waits, bounded, until StartMember has returned, and returns
+// its failure.
+func (m *protoMember) waitStarted() error {
+	if !m.awaitStarted() {
+		return fmt.Errorf("protoactor cluster member %s did not start within %v", m.c.ActorSystem.ID, clusterConvergeTimeout)
+	}
+	return m.startErr
+}
+
+// awaitStarted waits, bounded, until StartMember has returned or panicked,
+// and reports whether it has.
+func (m *protoMember) awaitStarted() bool {
+	select {
+	case <-m.started:
+		return true
+	case <-time.After(clusterConvergeTimeout):
+		return false
+	}
+}
+
+// protoCluster is an in-process protoactor-go cluster: every member has its
+// own actor system and remote on a loopback port, all share one in-memory
+// test provider agent, and identities are placed by disthash.
+type protoCluster struct {
+	agent   *test.InMemAgent
+	members []*protoMember
+	// changed receives a value (without blocking) whenever a member sees a
+	// new topology.
+	changed chan struct{}
+}
+
+// startProtoCluster starts n members and waits until every member sees all
+// n and every StartMember has returned. On error it has shut down whatever
+// it started.
+func startProtoCluster(n int) (*protoCluster, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("protoactor cluster: %d members", n)
+	}
+	pc := &protoCluster{agent: test.NewInMemAgent(), changed: make(chan struct{}, 1)}
+	for range n {
+		if err := pc.join(); err != nil {
+			return nil, errors.Join(err, pc.shutdown())
+		}
+	}
+	for _, m := range pc.members {
+		if err := m.waitStarted(); err != nil {
+			return nil, errors.Join(err, pc.shutdown())
+		}
+	}
+	return pc, nil
+}
+
+// join starts one more member and waits until every member, the new one
+// included, sees all of them. It does not wait for the new member's
+// StartMember to return: that ends with a fixed one-second sleep after the
+// member has registered with the provider.
+//
+// Members join one at a time: the test provider hands each member the
+// agent's service list from inside the registering call, so two concurrent
+// registrations could let a stale list arrive last, and a member missing from
+// a topology is blocked for good.
+func (pc *protoCluster) join() error {
+	sys := newProtoSystem()
+	m := &protoMember{started: make(chan struct{})}
+	// The topology subscription is made just before the member registers
+	// with the provider, after the identity lookup's own: subscribers run in
+	// order, so a member counts as converged only once its disthash placement
+	// has the new topology too.
+	provider := &protoProvider{Provider: test.NewTestProvider(pc.agent), beforeStart: func(c *cluster.Cluster) {
+		m.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
+			if t, ok := evt.(*cluster.ClusterTopology); ok {
+				m.size.Store(int32(len(t.Members)))
+				select {
+				case pc.changed <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}}
+	cfg := cluster.Configure(protoClusterName, provider, disthash.New(),
+		// Port 0: the remote listens on a free port chosen by the kernel and
+		// advertises the address it got.
+		premote.Configure("127.0.0.1", 0),
+		cluster.WithKinds(cluster.NewKind(echoKind, pactor.PropsFromProducer(func() pactor.Actor { return protoEchoGrain{} }))),
+	)
+	m.c = cluster.New(sys, cfg)
+	pc.members = append(pc.members, m)
+	go func() {
+		defer close(m.started)
+		defer func() {
+			if r := recover(); r != nil {
+				m.startErr = fmt.Errorf("protoactor cluster member did not start: %v", r)
+			}
+		}()
+		m.c.StartMember()
+	}()
+	return pc.converge(m)
+}
+
+// protoProvider is the in-memory test provider with a hook run when a
+// member starts, just before it registers.
+type protoProvider struct {
+	*test.Provider
+	beforeStart func(*cluster.Cluster)
+}
+
+// StartMember runs the hook, then registers the member.
+func (p *protoProvider) StartMember(c *cluster.Cluster) error {
+	p.beforeStart(c)
+	return p.Provider.StartMember(c)
+}
+
+// converge waits until every member sees all members of pc, or joining's
+// StartMember fails, or the deadline passes.
+func (pc *protoCluster) converge(joining *protoMember) error {
+	want := int32(len(pc.members))
+	deadline := time.NewTimer(clusterConvergeTimeout)
+	defer deadline.Stop()
+	started := joining.started
+	for {
+		all := true
+		for _, m := range pc.members {
+			if m.size.Load() != want {
+				all = false
+				break
+			}
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-pc.changed:
+		case <-started:
+			if joining.startErr != nil {
+				return joining.startErr
+			}
+			started = nil // returned fine; keep waiting for the topology
+		case <-deadline.C:
+			sizes := make([]int32, len(pc.members))
+			for i, m := range pc.members {
+				sizes[i] = m.size.Load()
+			}
+			return fmt.Errorf("protoactor cluster did not converge on %d members within %v: members see %v", want, clusterConvergeTimeout, sizes)
+		}
+	}
+}
+
+// shutdown stops every member gracefully and concurrently (protoactor-go's
+// graceful shutdown sleeps two seconds for ownership transfer), each bounded
+// by shutdownTimeout.
+func (pc *protoCluster) shutdown() error {
+	errs := make([]error, len(pc.members))
+	var wg sync.WaitGroup
+	for i, m := range pc.members {
+		wg.Go(func() {
+			if !m.awaitStarted() {
+				// StartMember is stuck: shutting down under it would race.
+				errs[i] = fmt.Errorf("protoactor cluster member %s did not start within %v; not shut down", m.c.ActorSystem.ID, clusterConvergeTimeout)
+				return
+			}
+			done := make(chan error, 1)
+			go func() {
+				defer func() {
+					if r := recover(); r != nil {
+						done <- fmt.Errorf("protoactor cluster member shutdown: %v", r)
+					}
+				}()
+				m.c.Shutdown(true)
+				done <- nil
+			}()
+			select {
+			case errs[i] = <-done:
+			case <-time.After(shutdownTimeout):
+				errs[i] = fmt.Errorf("protoactor cluster member %s did not shut down within %v", m.c.ActorSystem.ID, shutdownTimeout)
+			}
+			if m.sub != nil {
+				m.c.ActorSystem.EventStream.Unsubscribe(m.sub)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// protoRemoteIdentity returns an identity of kind echoKind whose activation
+// lives on a member other than c's; finding it activates it.
+func protoRemoteIdentity(c *cluster.Cluster) (string, error) {
+	self := c.ActorSystem.Address()
+	for i := range 1_000 {
+		id := fmt.Sprintf("g%d", i)
+		pid := c.Get(id, echoKind)
+		if pid == nil {
+			return "", fmt.Errorf("protoactor cluster: no activation for %s", id)
+		}
+		if pid.Address != self {
+			return id, nil
+		}
+	}
+	return "", errors.New("protoactor cluster: every identity tried lives on member 0")
+}
+
+// protoAttemptTimeout bounds one protoactor-go cluster request. A request
+// that protoactor-go loses (one that reaches a grain after the grain was told
+// to stop in a handover is dropped without a dead-letter answer) costs this
+// much before it is sent again. It is shorter than requestTimeout because
+// protoactor-go's own retry never covers a lost request: its per-attempt
+// timeout is the whole call's timeout.
+const protoAttemptTimeout = time.Second
+
+// protoGrainRequest sends ping to the echo grain id through c, and again
+// after a timed-out attempt, until it has a pong or requestTimeout has passed.
+func protoGrainRequest(c *cluster.Cluster, id string, ping *benchpb.Ping) error {
+	deadline := time.Now().Add(requestTimeout)
+	for {
+		before, _ := c.PidCache.Get(id, echoKind)
+		t0 := time.Now()
+		resp, err := c.Request(id, echoKind, ping, cluster.WithTimeout(protoAttemptTimeout))
+		if d := time.Since(t0); d > 200*time.Millisecond || err != nil {
+			pid, _ := c.PidCache.Get(id, echoKind)
+			fmt.Println("SLOW", id, d, err, t0.Format("15:04:05.000"), "before", before, "after", pid, "self", c.ActorSystem.Address())
+		}
+		if err == nil {
+			if _, ok := resp.(*benchpb.Pong); !ok {
+				return fmt.Errorf("protoactor cluster request to %s: answer %T, want *benchpb.Pong", id, resp)
+			}
+			return nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return fmt.Errorf("protoactor cluster request to %s: %w", id, err)
+		}
+	}
+}
+
+// protoRequestAll sends one ping to each of the echo grains prefix0 ..
+// prefix(n-1) through c, from 2*runtime.NumCPU() goroutines, and returns when
+// all have answered or after the first failure (each request is bounded by
+// the cluster's request timeout, so this is bounded too).
+func protoRequestAll(c *cluster.Cluster, prefix string, n int) error {
+	var (
+		next    atomic.Int64
+		failed  atomic.Bool
+		errOnce sync.Once
+		first   error
+		wg      sync.WaitGroup
+	)
+	ping := &benchpb.Ping{}
+	for range 2 * runtime.NumCPU() {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				if err := protoGrainRequest(c, fmt.Sprintf("%s%d", prefix, i), ping); err != nil {
+					errOnce.Do(func() { first = err })
+					failed.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}

@@ -1,0 +1,236 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/troupehq/troupe/sdk/cluster"
+	"github.com/troupehq/troupe/sdk/cluster/clustertest"
+)
+
+// load calls random identities from callers until stopped, counting
+// successes and failures.
+type load struct {
+	ok, failed atomic.Int64
+	errs       chan error
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// callTimeout bounds each call of the load; retries happen inside it.
+const callTimeout = 10 * time.Second
+
+func startLoad(callers []*cluster.Cluster, identities, workers int, seed uint64) *load {
+	l := &load{errs: make(chan error, 16), stop: make(chan struct{})}
+	for w := range workers {
+		c := callers[w%len(callers)]
+		rng := rand.New(rand.NewPCG(seed, uint64(w)))
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprintf("load-%d", rng.IntN(identities))}
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				_, err := c.Request(ctx, id, wrapperspb.String("inc"))
+				cancel()
+				if err != nil {
+					l.failed.Add(1)
+					select {
+					case l.errs <- fmt.Errorf("%v: %w", id, err):
+					default:
+					}
+					continue
+				}
+				l.ok.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+// progress waits until n more calls have succeeded.
+func (l *load) progress(t *testing.T, n int64) {
+	t.Helper()
+	target := l.ok.Load() + n
+	eventually(t, fmt.Sprintf("%d more successful calls", n), func() bool { return l.ok.Load() >= target })
+}
+
+func (l *load) finish(t *testing.T) {
+	t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	if n := l.failed.Load(); n > 0 {
+		close(l.errs)
+		var first []error
+		for err := range l.errs {
+			first = append(first, err)
+		}
+		t.Fatalf("%d of %d calls failed; first errors: %v", n, n+l.ok.Load(), first)
+	}
+	if l.ok.Load() == 0 {
+		t.Fatal("no call succeeded")
+	}
+}
+
+func noDuplicates(t *testing.T, l *ledger) {
+	t.Helper()
+	// Steady state: while a topology settles an old activation may still be
+	// stopping as its successor starts; once settled, one per identity.
+	eventually(t, "one activation per identity", func() bool { return len(l.duplicates()) == 0 })
+}
+
+func TestGracefulLeaveUnderLoadLosesNoCall(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	client := f.AddClient()
+	nodes := f.Members()
+	work := startLoad([]*cluster.Cluster{client.Cluster, nodes[0].Cluster}, 200, 8, 1)
+	work.progress(t, 500)
+	leaver := nodes[2]
+	f.Stop(leaver)
+	f.WaitConverged()
+	work.progress(t, 500)
+	work.finish(t)
+	noDuplicates(t, l)
+	// The leaver's activations were passivated and none lives there now.
+	for _, n := range f.Running() {
+		for _, m := range n.Cluster.Topology().Members {
+			if m.Address == leaver.Remote.Address() {
+				t.Fatalf("%s still sees the member that left", n.Name)
+			}
+		}
+	}
+}
+
+func TestKilledMemberGrainsReactivateElsewhere(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	nodes := f.Members()
+	caller := nodes[0].Cluster
+	victim := nodes[2]
+	// Activations on the victim.
+	var onVictim []cluster.ClusterIdentity
+	for i := 0; len(onVictim) < 10 && i < 1000; i++ {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("k", i)}
+		pid, err := caller.Get(testContext(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid.Address == victim.Remote.Address() {
+			onVictim = append(onVictim, id)
+		}
+	}
+	if len(onVictim) == 0 {
+		t.Fatal("no activation landed on the victim")
+	}
+	f.Kill(victim)
+	for _, id := range onVictim {
+		if got := ask(t, caller, id.ID); got != 1 {
+			t.Fatalf("%v after the kill = %d, want 1 (a new activation)", id, got)
+		}
+		pid, err := caller.Get(testContext(t), id)
+		if err != nil || pid.Address == victim.Remote.Address() {
+			t.Fatalf("%v still at the dead member: %v (%v)", id, pid, err)
+		}
+	}
+	noDuplicates(t, l)
+}
+
+func TestJoinsAndLeavesUnderLoadKeepOneActivationPerIdentity(t *testing.T) {
+	l := newLedger()
+	metrics := &countingMetrics{}
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}, Cluster: cluster.Config{Metrics: metrics}})
+	client := f.AddClient()
+	anchor := f.Members()[0]
+	work := startLoad([]*cluster.Cluster{client.Cluster, anchor.Cluster}, 300, 8, 2)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for step := range 8 {
+		work.progress(t, 300)
+		var others []*clustertest.Node
+		for _, n := range f.Running() {
+			if n != anchor && n != client {
+				others = append(others, n)
+			}
+		}
+		switch {
+		case len(others) < 2 || step%3 == 0:
+			f.AddMember()
+		case step%3 == 1:
+			f.Stop(others[rng.IntN(len(others))])
+		default:
+			f.Kill(others[rng.IntN(len(others))])
+		}
+		f.WaitConverged()
+		work.progress(t, 300)
+		noDuplicates(t, l)
+	}
+	work.finish(t)
+	noDuplicates(t, l)
+	if metrics.handovers.Load() == 0 {
+		t.Fatal("no handover reported")
+	}
+}
+
+type handoverMetrics struct {
+	cluster.NopMetrics
+	completed, timedOut atomic.Int64
+}
+
+func (m *handoverMetrics) HandoverCompleted(_ time.Duration, timedOut bool) {
+	if timedOut {
+		m.timedOut.Add(1)
+		return
+	}
+	m.completed.Add(1)
+}
+
+func TestHandoverTimeoutLetsOwnersAnswer(t *testing.T) {
+	l := newLedger()
+	metrics := &handoverMetrics{}
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{Metrics: metrics, HandoverTimeout: 100 * time.Millisecond},
+	})
+	caller := f.Members()[0].Cluster
+	// A member that is registered but never runs: it never reports its
+	// handover, so the others must stop waiting for it.
+	ghost := f.Registry.Membership()
+	if err := ghost.Join(context.Background(), cluster.Member{ID: "ghost", Address: "127.0.0.1:1", Kinds: []string{"counter"}}, false, func([]cluster.Member) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Leave(context.Background())
+	eventually(t, "the ghost in every topology", func() bool {
+		for _, n := range f.Members() {
+			if _, ok := n.Cluster.Topology().Member("ghost"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, "the handover to time out on both members", func() bool { return metrics.timedOut.Load() >= 2 })
+	// Identities the real members own are served (those the ghost owns
+	// cannot be, and their calls would run out of time).
+	served := 0
+	for i := 0; served < 5 && i < 200; i++ {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("g", i)}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := caller.Request(ctx, id, wrapperspb.String("inc"))
+		cancel()
+		if err == nil {
+			served++
+		}
+	}
+	if served < 5 {
+		t.Fatalf("only %d identities served after the handover timed out", served)
+	}
+}

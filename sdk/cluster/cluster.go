@@ -1,0 +1,488 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
+	"github.com/troupehq/troupe/sdk/remote"
+)
+
+const (
+	stateCreated int32 = iota
+	stateRunning
+	stateLeaving
+	stateStopped
+)
+
+// Cluster makes an actor system a member (or client) of a cluster of
+// systems that host grains: virtual actors addressed by ClusterIdentity,
+// activated on their first message wherever the cluster decides.
+type Cluster struct {
+	cfg    Config
+	sys    *actor.System
+	remote *remote.Remote
+	logger *slog.Logger
+	kinds  map[string]*kindRuntime
+	client bool
+
+	self     Member
+	members  *memberList
+	routing  atomic.Pointer[routing]
+	cache    *pidCache
+	identity *actor.PID
+	state    atomic.Int32
+	ready    chan struct{} // closed with the first topology that includes us
+	readyOne sync.Once
+
+	// alive holds, per member address, a context cancelled when the member
+	// leaves: calls waiting on it then fail over instead of hanging.
+	aliveMu sync.Mutex
+	alive   map[string]memberContext
+
+	dlSub   *actor.Subscription
+	ctx     context.Context // cancelled at shutdown, for background work
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+}
+
+// kindRuntime is a registered kind with its props ready to spawn.
+type kindRuntime struct {
+	Kind
+	props *actor.Props
+}
+
+// routing is what callers need to reach owners, for one topology.
+type routing struct {
+	place  *placement
+	routes map[string]*actor.PID // member ID → its identity actor
+}
+
+func newRouting(t Topology) *routing {
+	rt := &routing{place: newPlacement(t), routes: make(map[string]*actor.PID, len(t.Members))}
+	for _, m := range t.Members {
+		rt.routes[m.ID] = actor.NewPID(m.Address, identityName)
+	}
+	return rt
+}
+
+// New returns a cluster member for sys, reachable through r (which must be
+// started before Start). Zero fields of cfg take their defaults; invalid
+// ones yield an error.
+func New(sys *actor.System, r *remote.Remote, cfg Config) (*Cluster, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Cluster{
+		cfg: cfg, sys: sys, remote: r, logger: sys.Logger().With("component", "cluster"),
+		kinds: make(map[string]*kindRuntime), client: len(cfg.Kinds) == 0,
+		members: newMemberList(), cache: newPIDCache(), ready: make(chan struct{}),
+		alive: make(map[string]memberContext), ctx: ctx, cancel: cancel,
+	}
+	for _, k := range cfg.Kinds {
+		props := k.Props
+		if k.IdleTimeout > 0 {
+			props = props.With(actor.WithReceiverMiddleware(passivation(k.IdleTimeout)))
+		}
+		c.kinds[k.Name] = &kindRuntime{Kind: k, props: props}
+	}
+	return c, nil
+}
+
+// passivation stops an activation after idle without a message.
+func passivation(idle time.Duration) actor.ReceiverMiddleware {
+	return func(next actor.ReceiveFunc) actor.ReceiveFunc {
+		return func(c actor.Context) {
+			switch c.Message().(type) {
+			case *actor.Started:
+				c.SetReceiveTimeout(idle)
+			case *actor.ReceiveTimeout:
+				c.Stop(c.Self())
+				return
+			}
+			next(c)
+		}
+	}
+}
+
+// Start joins the cluster and returns once this member sees a topology
+// that includes it (a client: any topology), or when ctx ends.
+func (c *Cluster) Start(ctx context.Context) error {
+	if !c.state.CompareAndSwap(stateCreated, stateRunning) {
+		return errors.New("cluster: already started")
+	}
+	address := c.remote.Address()
+	if address == "" {
+		return errors.New("cluster: start the remote before the cluster")
+	}
+	c.self = Member{ID: c.remote.Config().MemberID, Address: address}
+	for name := range c.kinds {
+		c.self.Kinds = append(c.self.Kinds, name)
+	}
+	if !c.client {
+		pid, err := c.sys.SpawnNamed(actor.PropsFromProducer(c.newIdentityActor), identityName)
+		if err != nil {
+			return fmt.Errorf("cluster: start the identity actor: %w", err)
+		}
+		c.identity = pid
+		c.dlSub = actor.Subscribe(c.sys.EventStream(), c.reroute)
+	}
+	if err := c.cfg.Membership.Join(ctx, c.self, c.client, c.onMembers); err != nil {
+		return fmt.Errorf("cluster: join: %w", err)
+	}
+	select {
+	case <-c.ready:
+		c.logger.Info("cluster: joined", "member", c.self.ID, "address", address, "kinds", c.self.Kinds, "client", c.client)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: waiting for the first topology: %w", context.Cause(ctx))
+	}
+}
+
+// onMembers receives every member set from the membership.
+func (c *Cluster) onMembers(members []Member) {
+	topo, changed := c.members.update(members)
+	if !changed {
+		return
+	}
+	rt := newRouting(topo)
+	c.routing.Store(rt)
+	c.trackAlive(topo)
+	if len(topo.Left) > 0 {
+		gone := make(map[string]bool, len(topo.Left))
+		for _, m := range topo.Left {
+			gone[m.Address] = true
+		}
+		for _, m := range topo.Members {
+			delete(gone, m.Address) // an address a new member already reuses
+		}
+		c.cache.evictAddresses(gone)
+		for address := range gone {
+			c.remote.TerminateEndpoint(address, fmt.Errorf("%w: %s left the cluster", remote.ErrEndpointTerminated, address))
+		}
+	}
+	if c.identity != nil {
+		c.sys.Send(c.identity, &topologyChanged{rt: rt})
+	}
+	c.logger.Info("cluster: topology", "epoch", topo.Epoch, "members", len(topo.Members), "joined", ids(topo.Joined), "left", ids(topo.Left))
+	c.sys.EventStream().Publish(topo)
+	if _, in := topo.Member(c.self.ID); in || c.client {
+		c.readyOne.Do(func() { close(c.ready) })
+	}
+}
+
+type memberContext struct {
+	id     string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// trackAlive keeps a context per member, cancelled when it leaves.
+func (c *Cluster) trackAlive(topo Topology) {
+	c.aliveMu.Lock()
+	defer c.aliveMu.Unlock()
+	for _, m := range topo.Left {
+		if mc, ok := c.alive[m.Address]; ok && mc.id == m.ID {
+			mc.cancel(fmt.Errorf("%w: %s (%s)", ErrMemberLeft, m.ID, m.Address))
+			delete(c.alive, m.Address)
+		}
+	}
+	for _, m := range topo.Members {
+		if mc, ok := c.alive[m.Address]; !ok || mc.id != m.ID {
+			if ok {
+				mc.cancel(fmt.Errorf("%w: %s (%s)", ErrMemberLeft, mc.id, m.Address))
+			}
+			ctx, cancel := context.WithCancelCause(c.ctx)
+			c.alive[m.Address] = memberContext{id: m.ID, ctx: ctx, cancel: cancel}
+		}
+	}
+}
+
+// request sends a request to pid and waits for the answer within ctx, or
+// until the member at pid's address leaves (ErrMemberLeft): an answer lost
+// with a member that died would otherwise be waited for until ctx ends.
+func (c *Cluster) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	c.aliveMu.Lock()
+	mc, remote := c.alive[pid.Address]
+	c.aliveMu.Unlock()
+	if !remote || pid.Address == c.self.Address {
+		return c.sys.Request(ctx, pid, msg)
+	}
+	callCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(mc.ctx, func() { cancel(context.Cause(mc.ctx)) })
+	defer stop()
+	res, err := c.sys.Request(callCtx, pid, msg)
+	if err != nil && ctx.Err() == nil {
+		if cause := context.Cause(callCtx); errors.Is(cause, ErrMemberLeft) {
+			return nil, cause
+		}
+	}
+	return res, err
+}
+
+func ids(ms []Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// Topology returns the current topology.
+func (c *Cluster) Topology() Topology { return c.members.current() }
+
+// Self returns this member.
+func (c *Cluster) Self() Member { return c.self }
+
+// CallOption tunes one grain call.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	backoff, maxBackoff time.Duration
+}
+
+// WithRetryBackoff overrides Config.RetryBackoff and MaxRetryBackoff for
+// one call.
+func WithRetryBackoff(first, max time.Duration) CallOption {
+	return func(o *callOptions) { o.backoff, o.maxBackoff = first, max }
+}
+
+// Request sends msg to the grain id and returns its answer, activating the
+// grain if needed. Transport and ownership failures are retried with
+// exponential backoff until ctx ends; an answer that is a *GrainError is
+// returned as the error, without retry.
+func (c *Cluster) Request(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) (any, error) {
+	start := time.Now()
+	res, err := c.call(ctx, id, msg, true, opts)
+	c.cfg.Metrics.GrainCall(id.Kind, time.Since(start), err)
+	return res, err
+}
+
+// Send delivers msg to the grain id without waiting for an answer,
+// activating the grain if needed; finding the activation is retried until
+// ctx ends. Delivery is at most once.
+func (c *Cluster) Send(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) error {
+	_, err := c.call(ctx, id, msg, false, opts)
+	return err
+}
+
+// Get returns the grain's activation, activating it if needed.
+func (c *Cluster) Get(ctx context.Context, id ClusterIdentity, opts ...CallOption) (*actor.PID, error) {
+	var pid *actor.PID
+	err := c.retry(ctx, id, opts, func() error {
+		var err error
+		pid, err = c.activation(ctx, id)
+		return err
+	})
+	return pid, err
+}
+
+func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, request bool, opts []CallOption) (any, error) {
+	var res any
+	err := c.retry(ctx, id, opts, func() error {
+		pid, err := c.activation(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !request {
+			c.sys.Send(pid, msg)
+			return nil
+		}
+		res, err = c.request(ctx, pid, msg)
+		if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, ErrMemberLeft) {
+			c.cache.evict(id, pid) // the activation is gone
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ge, ok := res.(*GrainError); ok {
+		return nil, ge
+	}
+	return res, nil
+}
+
+// retry runs attempt until it succeeds, fails for good, or ctx ends.
+func (c *Cluster) retry(ctx context.Context, id ClusterIdentity, opts []CallOption, attempt func() error) error {
+	if c.state.Load() == stateCreated || c.state.Load() == stateStopped {
+		return ErrNotStarted
+	}
+	o := callOptions{backoff: c.cfg.RetryBackoff, maxBackoff: c.cfg.MaxRetryBackoff}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for backoff := o.backoff; ; backoff = min(2*backoff, o.maxBackoff) {
+		err := attempt()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cluster: %v: %w (last error: %v)", id, context.Cause(ctx), err)
+		}
+		if !retryable(err) {
+			return fmt.Errorf("cluster: %v: %w", id, err)
+		}
+		c.cfg.Metrics.Retry(id.Kind)
+		if t == nil {
+			t = time.NewTimer(backoff)
+		} else {
+			t.Reset(backoff)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: %v: %w (last error: %v)", id, context.Cause(ctx), err)
+		}
+	}
+}
+
+// retryable: ownership and transport failures are worth another attempt.
+func retryable(err error) bool {
+	return errors.Is(err, ErrOwnership) || errors.Is(err, ErrNoHost) || errors.Is(err, ErrNotStarted) ||
+		errors.Is(err, ErrMemberLeft) || errors.Is(err, actor.ErrDeadLetter)
+}
+
+// activation returns where id's activation lives: from the cache, or from
+// its owner.
+func (c *Cluster) activation(ctx context.Context, id ClusterIdentity) (*actor.PID, error) {
+	if pid, ok := c.cache.get(id); ok {
+		c.cfg.Metrics.CacheLookup(id.Kind, true)
+		return pid, nil
+	}
+	c.cfg.Metrics.CacheLookup(id.Kind, false)
+	rt := c.routing.Load()
+	if rt == nil {
+		return nil, ErrNotStarted
+	}
+	owner, ok := rt.place.owner(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoHost, id.Kind)
+	}
+	res, err := c.request(ctx, rt.routes[owner], &clusterpb.ActivationRequest{Identity: wireIdentity(id), TopologyHash: rt.place.topo.Hash})
+	if err != nil {
+		return nil, err
+	}
+	resp, ok := res.(*clusterpb.ActivationResponse)
+	if !ok {
+		return nil, fmt.Errorf("%w: owner %s answered %T", ErrOwnership, owner, res)
+	}
+	switch resp.GetStatus() {
+	case clusterpb.ActivationStatus_ACTIVATION_STATUS_OK:
+		pid := resp.GetPid()
+		c.cache.put(id, pid)
+		return pid, nil
+	case clusterpb.ActivationStatus_ACTIVATION_STATUS_UNKNOWN_KIND:
+		return nil, fmt.Errorf("%w: %q (says owner %s)", ErrNoHost, id.Kind, owner)
+	case clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED:
+		return nil, fmt.Errorf("%w: %s", ErrActivationFailed, resp.GetError())
+	}
+	return nil, fmt.Errorf("%w: owner %s answered %v", ErrOwnership, owner, resp.GetStatus())
+}
+
+// reroute re-delivers a fire-and-forget message that reached an activation
+// of this member after it stopped (a caller's cache was stale): grains
+// always exist, so it goes to the grain's current activation. Requests are
+// not rerouted: their callers got a dead letter and retry.
+func (c *Cluster) reroute(e *actor.DeadLetterEvent) {
+	if e.Sender != nil || e.PID == nil || (e.PID.Address != c.self.Address && e.PID.Address != actor.LocalAddress) {
+		return
+	}
+	id, ok := IdentityOf(e.PID)
+	if !ok || c.state.Load() == stateStopped {
+		return
+	}
+	if _, undecoded := e.Message.(remote.UndecodedMessage); undecoded {
+		return
+	}
+	msg := e.Message
+	c.workers.Go(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.PlacementTimeout)
+		defer cancel()
+		if err := c.Send(ctx, id, msg); err != nil {
+			c.logger.Warn("cluster: could not re-deliver a message to a passivated grain", "identity", id, "error", err)
+		}
+	})
+}
+
+// Shutdown leaves the cluster gracefully within ctx: it deregisters from
+// the membership (the other members take over ownership), stops taking
+// activations, passivates the activations this member hosts (their
+// Terminate hooks run; messages already queued are processed), flushes the
+// remote's endpoints and shuts the remote down. Requests in flight to this
+// member are answered or fail over to other members by retry. The actor
+// system keeps running.
+func (c *Cluster) Shutdown(ctx context.Context) error {
+	if !c.state.CompareAndSwap(stateRunning, stateLeaving) {
+		return nil
+	}
+	var errs []error
+	if err := c.cfg.Membership.Leave(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("leave: %w", err))
+	}
+	if c.identity != nil {
+		res, err := c.sys.Request(ctx, c.identity, &leaving{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stop taking activations: %w", err))
+		}
+		hosted, _ := res.([]*actor.PID)
+		var wg sync.WaitGroup
+		for _, pid := range hosted {
+			wg.Go(func() {
+				if err := c.sys.PoisonAndWait(ctx, pid); err != nil {
+					c.logger.Warn("cluster: passivation cut short", "grain", pid.Id, "error", err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := c.sys.StopAndWait(ctx, c.identity); err != nil {
+			errs = append(errs, fmt.Errorf("stop the identity actor: %w", err))
+		}
+	}
+	if err := c.remote.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if c.dlSub != nil {
+		c.dlSub.Unsubscribe()
+	}
+	c.cancel()
+	c.workers.Wait()
+	c.state.Store(stateStopped)
+	c.logger.Info("cluster: left", "member", c.self.ID)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cluster: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close stops the cluster at once, without the graceful phases: it stops
+// taking membership updates and closes the remote (no flush, no goodbye).
+// The other members learn it is gone from the membership's failure
+// detection. For tests and fatal errors; use Shutdown to leave.
+func (c *Cluster) Close() {
+	if s := c.state.Swap(stateStopped); s == stateStopped || s == stateCreated {
+		return
+	}
+	_ = c.cfg.Membership.Leave(context.Background())
+	c.remote.Close()
+	if c.dlSub != nil {
+		c.dlSub.Unsubscribe()
+	}
+	c.cancel()
+	c.workers.Wait()
+}

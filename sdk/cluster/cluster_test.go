@@ -1,0 +1,340 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster"
+	"github.com/troupehq/troupe/sdk/cluster/clustertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const waitTimeout = 20 * time.Second
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// ledger tracks the live activations of a test's grains, cluster-wide.
+type ledger struct {
+	mu          sync.Mutex
+	live        map[cluster.ClusterIdentity]map[string]bool // identity → PIDs (address/id)
+	activations atomic.Int64
+	stops       atomic.Int64
+}
+
+func newLedger() *ledger {
+	return &ledger{live: make(map[cluster.ClusterIdentity]map[string]bool)}
+}
+
+func (l *ledger) started(id cluster.ClusterIdentity, pid *actor.PID) {
+	l.activations.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live[id] == nil {
+		l.live[id] = map[string]bool{}
+	}
+	l.live[id][pid.Address+"/"+pid.Id] = true
+}
+
+func (l *ledger) stopped(id cluster.ClusterIdentity, pid *actor.PID) {
+	l.stops.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.live[id], pid.Address+"/"+pid.Id)
+	if len(l.live[id]) == 0 {
+		delete(l.live, id)
+	}
+}
+
+// duplicates returns the identities with more than one live activation.
+func (l *ledger) duplicates() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for id, pids := range l.live {
+		if len(pids) > 1 {
+			out = append(out, fmt.Sprintf("%v: %d", id, len(pids)))
+		}
+	}
+	return out
+}
+
+func (l *ledger) liveCount(id cluster.ClusterIdentity) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.live[id])
+}
+
+// counter is the test grain: it counts the strings it is asked, answers
+// the count, and fails with a GrainError when asked "fail".
+type counter struct {
+	l  *ledger
+	id cluster.ClusterIdentity
+	n  int
+}
+
+func (g *counter) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		g.id, _ = cluster.IdentityOf(c.Self())
+		g.l.started(g.id, c.Self())
+	case *actor.Stopping:
+		g.l.stopped(g.id, c.Self())
+	case *wrapperspb.StringValue:
+		if m.GetValue() == "fail" {
+			c.Respond(cluster.NewGrainError("refused", "asked to fail"))
+			return
+		}
+		g.n++
+		if c.Sender() != nil {
+			c.Respond(wrapperspb.Int64(int64(g.n)))
+		}
+	}
+}
+
+func counterKind(l *ledger, idle time.Duration) cluster.Kind {
+	return cluster.Kind{
+		Name:        "counter",
+		Props:       actor.PropsFromProducer(func() actor.Actor { return &counter{l: l} }),
+		IdleTimeout: idle,
+	}
+}
+
+func ask(t *testing.T, c *cluster.Cluster, id string) int64 {
+	t.Helper()
+	res, err := c.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: id}, wrapperspb.String("inc"))
+	if err != nil {
+		t.Fatalf("request %s: %v", id, err)
+	}
+	return res.(*wrapperspb.Int64Value).GetValue()
+}
+
+func TestActivationOnFirstCallAndLocationTransparency(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	nodes := f.Members()
+	for i, n := range nodes {
+		if got := ask(t, n.Cluster, "a"); got != int64(i+1) {
+			t.Fatalf("call %d from %s = %d, want %d: one activation serves every member", i+1, n.Name, got, i+1)
+		}
+	}
+	if n := l.activations.Load(); n != 1 {
+		t.Fatalf("%d activations, want 1", n)
+	}
+	pid, err := nodes[0].Cluster.Get(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := cluster.IdentityOf(pid); !ok || id.ID != "a" {
+		t.Fatalf("IdentityOf(%v) = %v, %v", pid, id, ok)
+	}
+}
+
+func TestConcurrentFirstCallsMakeOneActivation(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	nodes := f.Members()
+	for round := range 5 {
+		id := fmt.Sprintf("hot-%d", round)
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		const callers = 60
+		for i := range callers {
+			wg.Go(func() {
+				_, err := nodes[i%len(nodes)].Cluster.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: id}, wrapperspb.String("inc"))
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			t.Fatalf("%d concurrent first calls failed", failed.Load())
+		}
+		if got := ask(t, nodes[0].Cluster, id); got != callers+1 {
+			t.Fatalf("grain %s counted %d, want %d: calls went to more than one activation", id, got, callers+1)
+		}
+	}
+	if n := l.activations.Load(); n != 5 {
+		t.Fatalf("%d activations for 5 identities", n)
+	}
+}
+
+func TestPassivationAndReactivation(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 30*time.Millisecond)}})
+	c := f.Members()[0].Cluster
+	id := cluster.ClusterIdentity{Kind: "counter", ID: "sleepy"}
+	if got := ask(t, c, "sleepy"); got != 1 {
+		t.Fatalf("first call = %d", got)
+	}
+	eventually(t, "the idle grain to passivate", func() bool { return l.stops.Load() == 1 && l.liveCount(id) == 0 })
+	// The next message activates it again, with fresh state.
+	if got := ask(t, c, "sleepy"); got != 1 {
+		t.Fatalf("call after passivation = %d, want 1 (a new activation)", got)
+	}
+	if n := l.activations.Load(); n != 2 {
+		t.Fatalf("%d activations, want 2", n)
+	}
+}
+
+func TestGrainErrorsAreTypedAndNotRetried(t *testing.T) {
+	l := newLedger()
+	metrics := &countingMetrics{}
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{Metrics: metrics},
+	})
+	c := f.Members()[1].Cluster
+	_, err := c.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "x"}, wrapperspb.String("fail"))
+	var ge *cluster.GrainError
+	if !errors.As(err, &ge) || ge.GetCode() != "refused" || ge.GetMessage() != "asked to fail" {
+		t.Fatalf("err = %v, want a GrainError", err)
+	}
+	if !errors.Is(err, &cluster.GrainError{Code: "refused"}) || errors.Is(err, &cluster.GrainError{Code: "other"}) {
+		t.Fatal("errors.Is does not match GrainErrors by code")
+	}
+	if n := metrics.retries.Load(); n != 0 {
+		t.Fatalf("an application error was retried %d times", n)
+	}
+	if metrics.calls.Load() != 1 || metrics.activated.Load() != 1 {
+		t.Fatalf("metrics: %d calls, %d activations", metrics.calls.Load(), metrics.activated.Load())
+	}
+}
+
+func TestClientsCallButNeverHost(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	client := f.AddClient()
+	for i := range 20 {
+		ask(t, client.Cluster, fmt.Sprint("c", i))
+	}
+	if _, in := client.Cluster.Topology().Member(client.Cluster.Self().ID); in {
+		t.Fatal("the client is in the topology")
+	}
+	pid, err := client.Cluster.Get(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "c0"})
+	if err != nil || pid.Address == client.Remote.Address() {
+		t.Fatalf("activation %v on the client (%v)", pid, err)
+	}
+}
+
+func TestSendReachesAPassivatedGrainThroughAStaleCache(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 30*time.Millisecond)}})
+	c := f.Members()[0].Cluster
+	id := cluster.ClusterIdentity{Kind: "counter", ID: "mailbox"}
+	if err := c.Send(testContext(t), id, wrapperspb.String("inc")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "passivation", func() bool { return l.stops.Load() == 1 })
+	// The caller's cache still points at the stopped activation: the host
+	// re-delivers the message to a new one.
+	if err := c.Send(testContext(t), id, wrapperspb.String("inc")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new activation for the re-delivered message", func() bool { return l.activations.Load() == 2 })
+}
+
+// onSecond places activations on the second member that hosts the kind,
+// whoever owns them.
+type onSecond struct{}
+
+func (onSecond) Place(_ cluster.ClusterIdentity, _ string, candidates []cluster.Member) string {
+	return candidates[len(candidates)-1].ID
+}
+
+func TestPlacementOnAnotherMember(t *testing.T) {
+	l := newLedger()
+	k := counterKind(l, 0)
+	k.Placement = onSecond{}
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{k}})
+	nodes := f.Members()
+	topo := nodes[0].Cluster.Topology()
+	last := topo.Members[len(topo.Members)-1]
+	for i := range 20 {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("p", i)}
+		pid, err := nodes[i%3].Cluster.Get(testContext(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid.Address != last.Address {
+			t.Fatalf("%v placed at %s, want %s", id, pid.Address, last.Address)
+		}
+		// Every member finds the same activation.
+		for _, n := range nodes {
+			if got, err := n.Cluster.Get(testContext(t), id); err != nil || !got.Equal(pid) {
+				t.Fatalf("%s found %v (%v), want %v", n.Name, got, err, pid)
+			}
+		}
+	}
+	if n := l.activations.Load(); n != 20 {
+		t.Fatalf("%d activations for 20 identities", n)
+	}
+}
+
+func TestUnknownKindFailsAfterRetrying(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 1, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := f.Members()[0].Cluster.Request(ctx, cluster.ClusterIdentity{Kind: "nope", ID: "1"}, wrapperspb.String("x"))
+	// No member hosts the kind yet (one may join): retried until the
+	// deadline, which the error names along with the last failure.
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no member hosts") {
+		t.Fatalf("err = %v, want the deadline, naming the last error", err)
+	}
+}
+
+type countingMetrics struct {
+	cluster.NopMetrics
+	calls, retries, activated, passivated, handovers atomic.Int64
+}
+
+func (m *countingMetrics) GrainCall(string, time.Duration, error) { m.calls.Add(1) }
+func (m *countingMetrics) Retry(string)                           { m.retries.Add(1) }
+func (m *countingMetrics) Activated(string)                       { m.activated.Add(1) }
+func (m *countingMetrics) Passivated(string)                      { m.passivated.Add(1) }
+func (m *countingMetrics) HandoverCompleted(time.Duration, bool)  { m.handovers.Add(1) }
+
+func TestConfigValidation(t *testing.T) {
+	props := actor.PropsFromFunc(func(actor.Context) {})
+	m := clustertest.NewRegistry().Membership()
+	for _, cfg := range []cluster.Config{
+		{},
+		{Membership: m, Kinds: []cluster.Kind{{Name: "", Props: props}}},
+		{Membership: m, Kinds: []cluster.Kind{{Name: "a/b", Props: props}}},
+		{Membership: m, Kinds: []cluster.Kind{{Name: "a", Props: props}, {Name: "a", Props: props}}},
+		{Membership: m, Kinds: []cluster.Kind{{Name: "a"}}},
+		{Membership: m, Kinds: []cluster.Kind{{Name: "a", Props: props, IdleTimeout: -1}}},
+		{Membership: m, HandoverTimeout: -time.Second},
+	} {
+		if _, err := cluster.New(nil, nil, cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}

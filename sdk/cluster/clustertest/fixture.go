@@ -1,0 +1,208 @@
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster"
+	"github.com/troupehq/troupe/sdk/remote"
+)
+
+// Options configure the members a Fixture starts.
+type Options struct {
+	// Kinds every member hosts.
+	Kinds []cluster.Kind
+	// Cluster is the base cluster configuration (Membership and Kinds are
+	// filled in by the fixture).
+	Cluster cluster.Config
+	// Remote is the base remote configuration (the fixture binds to an
+	// ephemeral loopback port). Defaults suit tests: short reconnect
+	// timeouts.
+	Remote remote.Config
+	// Logger for every member; default discards.
+	Logger *slog.Logger
+	// Timeout bounds starting and stopping a member. Default 20s.
+	Timeout time.Duration
+}
+
+// Fixture is a cluster of real members in one test process.
+type Fixture struct {
+	t        testing.TB
+	opts     Options
+	Registry *Registry
+
+	mu      sync.Mutex
+	members []*Node
+	next    int
+}
+
+// Node is one member (or client) of a Fixture.
+type Node struct {
+	Name    string
+	System  *actor.System
+	Remote  *remote.Remote
+	Cluster *cluster.Cluster
+	stopped bool
+}
+
+// New starts a fixture of n members hosting opts.Kinds; everything is shut
+// down when the test ends.
+func New(t testing.TB, n int, opts Options) *Fixture {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 20 * time.Second
+	}
+	if opts.Remote.ReconnectTimeout == 0 {
+		opts.Remote.ReconnectTimeout = 2 * time.Second
+		opts.Remote.ReconnectBackoff = 10 * time.Millisecond
+		opts.Remote.MaxReconnectBackoff = 100 * time.Millisecond
+	}
+	f := &Fixture{t: t, opts: opts, Registry: NewRegistry()}
+	t.Cleanup(f.shutdown)
+	for range n {
+		f.AddMember()
+	}
+	f.WaitConverged()
+	return f
+}
+
+// Members returns the nodes started, including stopped ones.
+func (f *Fixture) Members() []*Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*Node(nil), f.members...)
+}
+
+// Running returns the nodes not stopped or killed.
+func (f *Fixture) Running() []*Node {
+	var out []*Node
+	for _, n := range f.Members() {
+		if !n.stopped {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// AddMember starts a member hosting the fixture's kinds.
+func (f *Fixture) AddMember() *Node { return f.start(f.opts.Kinds) }
+
+// AddClient starts a client-only member.
+func (f *Fixture) AddClient() *Node { return f.start(nil) }
+
+func (f *Fixture) start(kinds []cluster.Kind) *Node {
+	f.t.Helper()
+	f.mu.Lock()
+	f.next++
+	name := fmt.Sprintf("node%d", f.next)
+	f.mu.Unlock()
+	sys, err := actor.NewSystem(actor.Config{Logger: f.opts.Logger.With("node", name)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rcfg := f.opts.Remote
+	rcfg.BindAddress = "127.0.0.1:0"
+	rcfg.MemberID = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	r, err := remote.New(sys, rcfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	ccfg := f.opts.Cluster
+	ccfg.Membership = f.Registry.Membership()
+	ccfg.Kinds = kinds
+	c, err := cluster.New(sys, r, ccfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	n := &Node{Name: name, System: sys, Remote: r, Cluster: c}
+	f.mu.Lock()
+	f.members = append(f.members, n)
+	f.mu.Unlock()
+	return n
+}
+
+// Stop makes n leave gracefully and shuts it down.
+func (f *Fixture) Stop(n *Node) {
+	f.t.Helper()
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
+	if err := n.Cluster.Shutdown(ctx); err != nil {
+		f.t.Errorf("%s: cluster shutdown: %v", n.Name, err)
+	}
+	if err := n.System.Shutdown(ctx); err != nil {
+		f.t.Errorf("%s: system shutdown: %v", n.Name, err)
+	}
+}
+
+// Kill stops n without leaving, as if its process died: the registry drops
+// it as a failure detector would, and its connections close without a
+// goodbye.
+func (f *Fixture) Kill(n *Node) {
+	f.t.Helper()
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	f.Registry.Kill(n.Remote.Config().MemberID)
+	n.Cluster.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
+	if err := n.System.Shutdown(ctx); err != nil {
+		f.t.Errorf("%s: system shutdown: %v", n.Name, err)
+	}
+}
+
+// WaitConverged waits until every running node sees the same topology, made
+// of the running members.
+func (f *Fixture) WaitConverged() {
+	f.t.Helper()
+	deadline := time.Now().Add(f.opts.Timeout)
+	for {
+		running := f.Running()
+		want := len(f.Registry.Members())
+		agreed := true
+		var hash uint64
+		for i, n := range running {
+			topo := n.Cluster.Topology()
+			if len(topo.Members) != want || (i > 0 && topo.Hash != hash) {
+				agreed = false
+				break
+			}
+			hash = topo.Hash
+		}
+		if agreed {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("clustertest: members did not converge within %v", f.opts.Timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (f *Fixture) shutdown() {
+	for _, n := range f.Members() {
+		f.Stop(n)
+	}
+}

@@ -1,0 +1,154 @@
+// Package clustertest runs real clusters inside one test process: an
+// in-memory Membership, and a fixture that starts members with real actor
+// systems and real gRPC on loopback.
+package clustertest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/troupehq/troupe/sdk/cluster"
+)
+
+// Registry is an in-memory source of truth for membership, shared by the
+// members of one test cluster. It is safe for concurrent use.
+type Registry struct {
+	mu      sync.Mutex
+	members map[string]cluster.Member
+	subs    map[*subscriber]struct{}
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{members: make(map[string]cluster.Member), subs: make(map[*subscriber]struct{})}
+}
+
+// Membership returns a cluster.Membership backed by r, for one member.
+func (r *Registry) Membership() cluster.Membership { return &membership{r: r} }
+
+// Members returns the registered members, sorted by ID.
+func (r *Registry) Members() []cluster.Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snapshot()
+}
+
+func (r *Registry) snapshot() []cluster.Member {
+	out := make([]cluster.Member, 0, len(r.members))
+	for _, m := range r.members {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b cluster.Member) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Kill removes a member as a failure detector would when a member dies
+// without leaving: the others see it gone, it is not told.
+func (r *Registry) Kill(memberID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.members, memberID)
+	r.notify()
+}
+
+func (r *Registry) notify() {
+	set := r.snapshot()
+	for s := range r.subs {
+		s.deliver(set)
+	}
+}
+
+// subscriber delivers the latest member set to one member, on its own
+// goroutine, coalescing sets that arrive while one is being handled.
+type subscriber struct {
+	onChange func([]cluster.Member)
+	mu       sync.Mutex
+	latest   []cluster.Member
+	pending  bool
+	wake     chan struct{}
+	done     chan struct{}
+	stopped  chan struct{}
+}
+
+func (s *subscriber) deliver(set []cluster.Member) {
+	s.mu.Lock()
+	s.latest, s.pending = set, true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) run() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		s.mu.Lock()
+		set, pending := s.latest, s.pending
+		s.pending = false
+		s.mu.Unlock()
+		if pending {
+			s.onChange(set)
+		}
+	}
+}
+
+// membership is one member's view of a Registry.
+type membership struct {
+	r    *Registry
+	self cluster.Member
+	sub  *subscriber
+	reg  bool
+}
+
+func (m *membership) Join(_ context.Context, self cluster.Member, asClient bool, onChange func([]cluster.Member)) error {
+	if m.sub != nil {
+		return errors.New("clustertest: already joined")
+	}
+	m.self = self
+	m.sub = &subscriber{onChange: onChange, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	go m.sub.run()
+	m.r.mu.Lock()
+	defer m.r.mu.Unlock()
+	m.r.subs[m.sub] = struct{}{}
+	if !asClient {
+		m.r.members[self.ID] = self
+		m.reg = true
+		m.r.notify()
+	} else {
+		m.sub.deliver(m.r.snapshot())
+	}
+	return nil
+}
+
+func (m *membership) Leave(context.Context) error {
+	if m.sub == nil {
+		return nil
+	}
+	m.r.mu.Lock()
+	delete(m.r.subs, m.sub)
+	if m.reg {
+		delete(m.r.members, m.self.ID)
+		m.r.notify()
+	}
+	m.r.mu.Unlock()
+	close(m.sub.done)
+	<-m.sub.stopped
+	m.sub = nil
+	return nil
+}

@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/troupehq/troupe/sdk/actor"
+)
+
+// Kind is a type of grain a member hosts.
+type Kind struct {
+	// Name identifies the kind across the cluster. It must not contain "/".
+	Name string
+	// Props create the grain's actor. The grain receives *actor.Started
+	// when activated (its Init) and *actor.Stopping when passivated or
+	// shut down (its Terminate); cluster.IdentityOf(c.Self()) tells it who
+	// it is.
+	Props *actor.Props
+	// IdleTimeout passivates an activation that received no message for
+	// this long; the next message activates the grain again. 0 never
+	// passivates.
+	IdleTimeout time.Duration
+	// Placement chooses the member a new activation starts on; nil starts
+	// it on the identity's owner.
+	Placement Placement
+}
+
+// Placement chooses where a new activation starts.
+type Placement interface {
+	// Place returns the ID of the member that hosts a new activation of id,
+	// among candidates (the members that host id's kind, sorted by ID).
+	// owner is the identity's owner.
+	Place(id ClusterIdentity, owner string, candidates []Member) string
+}
+
+// Config configures a Cluster. Zero fields take the documented defaults.
+type Config struct {
+	// Membership tells the cluster who the members are. Required.
+	Membership Membership
+	// Kinds this member hosts; a member without kinds is a client: it calls
+	// grains but never owns or hosts them.
+	Kinds []Kind
+	// RetryBackoff is the first wait before retrying a grain call that
+	// failed for a transport or ownership reason; each retry doubles it up
+	// to MaxRetryBackoff. Defaults 5ms and 500ms. Retries continue until the
+	// call's context ends.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// HandoverTimeout bounds how long a new owner waits for every member to
+	// report its activations after a topology change, before it answers
+	// for the identities that moved to it anyway. Default 5s.
+	HandoverTimeout time.Duration
+	// PlacementTimeout bounds an owner's wait for another member to start
+	// an activation (with a Placement other than the owner). Default 5s.
+	PlacementTimeout time.Duration
+	// Metrics receives cluster measurements. Default: none.
+	Metrics Metrics
+}
+
+// DefaultConfig returns the values used for zero fields.
+func DefaultConfig() Config {
+	return Config{
+		RetryBackoff:     5 * time.Millisecond,
+		MaxRetryBackoff:  500 * time.Millisecond,
+		HandoverTimeout:  5 * time.Second,
+		PlacementTimeout: 5 * time.Second,
+		Metrics:          NopMetrics{},
+	}
+}
+
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	def := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	def(&c.RetryBackoff, d.RetryBackoff)
+	def(&c.MaxRetryBackoff, d.MaxRetryBackoff)
+	def(&c.HandoverTimeout, d.HandoverTimeout)
+	def(&c.PlacementTimeout, d.PlacementTimeout)
+	if c.Metrics == nil {
+		c.Metrics = d.Metrics
+	}
+	var errs []error
+	if c.Membership == nil {
+		errs = append(errs, errors.New("Membership is required"))
+	}
+	seen := map[string]bool{}
+	for _, k := range c.Kinds {
+		switch {
+		case k.Name == "":
+			errs = append(errs, errors.New("a kind has no name"))
+		case strings.Contains(k.Name, "/"):
+			errs = append(errs, fmt.Errorf("kind %q: names must not contain '/'", k.Name))
+		case seen[k.Name]:
+			errs = append(errs, fmt.Errorf("kind %q registered twice", k.Name))
+		case k.Props == nil:
+			errs = append(errs, fmt.Errorf("kind %q has no props", k.Name))
+		case k.IdleTimeout < 0:
+			errs = append(errs, fmt.Errorf("kind %q: IdleTimeout must not be negative", k.Name))
+		}
+		seen[k.Name] = true
+	}
+	for name, v := range map[string]time.Duration{"RetryBackoff": c.RetryBackoff, "MaxRetryBackoff": c.MaxRetryBackoff,
+		"HandoverTimeout": c.HandoverTimeout, "PlacementTimeout": c.PlacementTimeout} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, v))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("cluster: invalid config: %w", err)
+	}
+	return c, nil
+}
+
+// Metrics receives cluster measurements. Implementations must be fast and
+// safe for concurrent use.
+type Metrics interface {
+	// Activated reports an activation started on this member.
+	Activated(kind string)
+	// Passivated reports an activation of this member that stopped.
+	Passivated(kind string)
+	// HandoverCompleted reports the end of this member's handover of a
+	// topology: how long it took, and whether HandoverTimeout cut it short.
+	HandoverCompleted(d time.Duration, timedOut bool)
+	// GrainCall reports a grain call made from this member, its latency
+	// and outcome (nil on success).
+	GrainCall(kind string, d time.Duration, err error)
+	// Retry reports a grain call attempt that will be retried.
+	Retry(kind string)
+	// CacheLookup reports a look-up of the activation cache.
+	CacheLookup(kind string, hit bool)
+}
+
+// NopMetrics discards every measurement.
+type NopMetrics struct{}
+
+func (NopMetrics) Activated(string)                       {}
+func (NopMetrics) Passivated(string)                      {}
+func (NopMetrics) HandoverCompleted(time.Duration, bool)  {}
+func (NopMetrics) GrainCall(string, time.Duration, error) {}
+func (NopMetrics) Retry(string)                           {}
+func (NopMetrics) CacheLookup(string, bool)               {}

@@ -1,0 +1,62 @@
+// Package cluster runs virtual actors — grains — across a cluster of actor
+// systems, in the manner of Microsoft Orleans and Proto.Actor's cluster.
+//
+// A grain is named by a ClusterIdentity{Kind, ID} and always exists: the
+// first message activates it on some member, an idle activation passivates
+// after its kind's IdleTimeout, and the next message activates it again.
+// Callers never hold its location; they call by identity:
+//
+//	c, _ := cluster.New(sys, r, cluster.Config{
+//		Membership: consulMembership,
+//		Kinds:      []cluster.Kind{{Name: "player", Props: playerProps, IdleTimeout: 10 * time.Minute}},
+//	})
+//	c.Start(ctx)
+//	reply, err := c.Request(ctx, cluster.ClusterIdentity{Kind: "player", ID: "42"}, &pb.GetScore{})
+//
+// # Membership and topology
+//
+// A Membership (Consul in production, clustertest in tests) delivers
+// complete member sets. The member list turns them into Topology events on
+// the actor system's event stream: members are told apart by incarnation
+// ID, never by address, and a member that left never comes back under the
+// same ID. Each topology has a Hash that members seeing the same set share.
+//
+// # Ownership
+//
+// Every identity has one owner: the rendezvous-hash winner among the
+// members hosting its kind. The owner records where the identity's
+// activation lives, and asking it returns that activation or starts one
+// (on the owner itself, unless the kind's Placement chooses another
+// member). Requests to an owner carry the caller's topology hash: an owner
+// that sees another topology answers "mismatch" and the caller retries once
+// the views agree, so that two members never both act as owner.
+//
+// # Handover
+//
+// Activations never move; ownership does. When the topology changes, each
+// member reports to the new owners the activations it hosts whose owner
+// changed (only those), then tells every member it is done. A new owner
+// answers for an identity that moved to it once it has an entry for it, or
+// once every member is done — or, failing that, after HandoverTimeout
+// (reported to Metrics). Owners forget the activations of members that
+// left at once, and calls waiting on such a member fail over at once.
+//
+// # Calls
+//
+// Request and Send find the activation in a per-member cache, or ask the
+// owner. Failures of transport or ownership are retried with exponential
+// backoff (RetryBackoff, MaxRetryBackoff) until the call's context ends;
+// a grain's answer that is a *GrainError is returned as the error, never
+// retried, and errors.Is / errors.As match it. The cache forgets an entry
+// when a call finds the activation gone, when its member leaves, and when
+// it passivates on this member; a fire-and-forget message that reaches a
+// passivated activation is re-delivered to the grain's new one.
+//
+// # Clients and shutdown
+//
+// A member without kinds is a client: it calls grains but never owns or
+// hosts them. Shutdown leaves in phases within its context: deregister,
+// stop taking activations, passivate the hosted activations (running their
+// Terminate hooks: *actor.Stopping), flush the remote, stop. Requests in
+// flight to the leaving member are answered or fail over by retry.
+package cluster

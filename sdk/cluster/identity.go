@@ -1,0 +1,331 @@
+package cluster
+
+import (
+	"strings"
+	"time"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
+)
+
+// identityName is the name of every member's identity actor.
+const identityName = "$cluster-identity"
+
+// IdentityOf returns the identity of an activation's PID, or false if pid
+// is not an activation.
+func IdentityOf(pid *actor.PID) (ClusterIdentity, bool) {
+	if pid == nil {
+		return ClusterIdentity{}, false
+	}
+	name, ok := strings.CutPrefix(pid.Id, identityName+"/")
+	if !ok {
+		return ClusterIdentity{}, false
+	}
+	return parseGrainName(name)
+}
+
+// Messages local to a member.
+type (
+	// topologyChanged hands the identity actor a new topology.
+	topologyChanged struct{ rt *routing }
+	// handoverTimedOut fires HandoverTimeout after a topology change.
+	handoverTimedOut struct{ hash uint64 }
+	// leaving makes the identity actor refuse activation requests; it
+	// answers with the activations it hosts.
+	leaving struct{}
+)
+
+// pending is an activation request waiting for an answer.
+type pending struct {
+	id     ClusterIdentity
+	hash   uint64
+	sender *actor.PID
+}
+
+// identityActor is a member's owner and host of activations: it answers
+// ActivationRequests for the identities the member owns, starts the
+// activations placed on the member (as its children), and runs the
+// handover protocol when the topology changes. All of it happens on this
+// one actor, so the ownership state needs no locks.
+type identityActor struct {
+	c       *Cluster
+	st      *ownerState
+	rt      *routing
+	next    uint64 // incarnation counter for activation names
+	waiting []pending
+	placing map[ClusterIdentity][]pending
+	leaving bool
+	since   time.Time // when the current handover began
+	timer   *time.Timer
+}
+
+func (c *Cluster) newIdentityActor() actor.Actor {
+	return &identityActor{c: c, st: newOwnerState(c.self.ID), placing: make(map[ClusterIdentity][]pending)}
+}
+
+func (a *identityActor) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *topologyChanged:
+		a.adopt(c, m.rt)
+	case *clusterpb.ActivationRequest:
+		a.activate(c, pending{id: identityOf(m.GetIdentity()), hash: m.GetTopologyHash(), sender: c.Sender()})
+	case *clusterpb.HandoverDelta:
+		a.st.applyDelta(m.GetTopologyHash(), m.GetMemberId(), entriesOf(m.GetEntries()))
+		a.retryWaiting(c)
+	case *clusterpb.HandoverComplete:
+		if a.st.applyDone(m.GetTopologyHash(), m.GetMemberId()) {
+			a.handoverDone(c, false)
+		}
+	case handoverTimedOut:
+		if a.st.place != nil && m.hash == a.st.hash() && !a.st.complete {
+			missing := a.st.forceComplete()
+			a.c.logger.Warn("cluster: handover timed out", "timeout", a.c.cfg.HandoverTimeout, "missing", missing)
+			a.handoverDone(c, true)
+		}
+	case *clusterpb.PlaceRequest:
+		a.place(c, identityOf(m.GetIdentity()))
+	case *clusterpb.ActivationTerminated:
+		a.st.ownerForgets(identityOf(m.GetIdentity()), m.GetPid())
+	case *actor.Terminated:
+		a.hostStopped(c, m.Who)
+	case *leaving:
+		a.leaving = true
+		for _, p := range a.waiting {
+			a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE})
+		}
+		a.waiting = nil
+		hosted := make([]*actor.PID, 0, len(a.st.hosted))
+		for _, pid := range a.st.hosted {
+			hosted = append(hosted, pid)
+		}
+		c.Respond(hosted)
+	case *actor.Stopping:
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+	}
+}
+
+func identityOf(id *clusterpb.Identity) ClusterIdentity {
+	return ClusterIdentity{Kind: id.GetKind(), ID: id.GetId()}
+}
+
+func wireIdentity(id ClusterIdentity) *clusterpb.Identity {
+	return &clusterpb.Identity{Kind: id.Kind, Id: id.ID}
+}
+
+func entriesOf(es []*clusterpb.HandoverEntry) []entry {
+	out := make([]entry, 0, len(es))
+	for _, e := range es {
+		if e.GetIdentity() != nil && e.GetPid() != nil {
+			out = append(out, entry{id: identityOf(e.GetIdentity()), pid: e.GetPid()})
+		}
+	}
+	return out
+}
+
+// adopt switches to a new topology and runs this member's side of the
+// handover: report moved activations to their new owners, then tell every
+// member it is done.
+func (a *identityActor) adopt(c actor.Context, rt *routing) {
+	a.rt = rt
+	deltas := a.st.adopt(rt.place)
+	hash := rt.place.topo.Hash
+	for owner, entries := range deltas {
+		d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
+		for _, e := range entries {
+			d.Entries = append(d.Entries, &clusterpb.HandoverEntry{Identity: wireIdentity(e.id), Pid: e.pid})
+		}
+		c.Send(rt.routes[owner], d)
+	}
+	for _, m := range rt.place.topo.Members {
+		if m.ID != a.c.self.ID {
+			c.Send(rt.routes[m.ID], &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID})
+		}
+	}
+	a.since = time.Now()
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	if a.st.complete {
+		a.handoverDone(c, false)
+		return
+	}
+	sys, self := a.c.sys, c.Self()
+	a.timer = time.AfterFunc(a.c.cfg.HandoverTimeout, func() { sys.Send(self, handoverTimedOut{hash: hash}) })
+	// Requests waiting for the previous topology get their answer now.
+	a.retryWaiting(c)
+}
+
+func (a *identityActor) handoverDone(c actor.Context, timedOut bool) {
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	a.c.cfg.Metrics.HandoverCompleted(time.Since(a.since), timedOut)
+	a.retryWaiting(c)
+}
+
+func (a *identityActor) retryWaiting(c actor.Context) {
+	waiting := a.waiting
+	a.waiting = nil
+	for _, p := range waiting {
+		a.activate(c, p)
+	}
+}
+
+func (a *identityActor) answer(c actor.Context, p pending, resp *clusterpb.ActivationResponse) {
+	resp.TopologyHash = a.st.hash()
+	c.Send(p.sender, resp)
+}
+
+func status(s clusterpb.ActivationStatus) *clusterpb.ActivationResponse {
+	return &clusterpb.ActivationResponse{Status: s}
+}
+
+// activate answers an activation request, starting the activation if the
+// identity has none.
+func (a *identityActor) activate(c actor.Context, p pending) {
+	switch {
+	case a.leaving:
+		a.answer(c, p, status(clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE))
+		return
+	case a.st.place == nil || p.hash != a.st.hash():
+		a.answer(c, p, status(clusterpb.ActivationStatus_ACTIVATION_STATUS_TOPOLOGY_MISMATCH))
+		return
+	}
+	owner, ok := a.st.place.owner(p.id)
+	switch {
+	case !ok:
+		a.answer(c, p, status(clusterpb.ActivationStatus_ACTIVATION_STATUS_UNKNOWN_KIND))
+		return
+	case owner != a.c.self.ID:
+		a.answer(c, p, status(clusterpb.ActivationStatus_ACTIVATION_STATUS_NOT_OWNER))
+		return
+	}
+	if act, ok := a.st.owned[p.id]; ok {
+		a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: act.pid})
+		return
+	}
+	if a.st.inFlux(p.id) {
+		a.waiting = append(a.waiting, p) // its activation may still be reported
+		return
+	}
+	if queue, busy := a.placing[p.id]; busy {
+		a.placing[p.id] = append(queue, p)
+		return
+	}
+	host := a.c.self.ID
+	if k := a.c.kinds[p.id.Kind]; k != nil && k.Placement != nil {
+		host = k.Placement.Place(p.id, owner, a.hostsOf(p.id.Kind))
+	}
+	if host == a.c.self.ID {
+		pid, err := a.spawn(c, p.id)
+		if err != nil {
+			a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED, Error: err.Error()})
+			return
+		}
+		a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: pid})
+		return
+	}
+	a.placeRemotely(c, p, host)
+}
+
+func (a *identityActor) hostsOf(kind string) []Member {
+	var out []Member
+	for _, m := range a.st.place.topo.Members {
+		if m.HasKind(kind) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// placeRemotely asks host to start the activation; requests for the same
+// identity wait for the answer.
+func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
+	route, ok := a.rt.routes[host]
+	if !ok {
+		a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED,
+			Error: "placement chose " + host + ", which is not a member"})
+		return
+	}
+	a.placing[p.id] = []pending{p}
+	f := c.RequestFuture(route, &clusterpb.PlaceRequest{Identity: wireIdentity(p.id)}, a.c.cfg.PlacementTimeout)
+	c.ReenterAfter(f, func(res any, err error) {
+		waiting := a.placing[p.id]
+		delete(a.placing, p.id)
+		resp := &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED}
+		switch r := res.(type) {
+		case *clusterpb.PlaceResponse:
+			if r.GetPid() != nil {
+				resp = &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: r.GetPid()}
+				if owner, _ := a.st.place.owner(p.id); owner == a.c.self.ID {
+					a.st.owned[p.id] = activation{pid: r.GetPid(), host: host}
+				}
+			} else {
+				resp.Error = r.GetError()
+			}
+		default:
+			if err != nil {
+				resp.Error = err.Error()
+			}
+		}
+		for _, w := range waiting {
+			a.answer(c, w, resp)
+		}
+	})
+}
+
+// place serves another owner's PlaceRequest: start the activation here.
+func (a *identityActor) place(c actor.Context, id ClusterIdentity) {
+	if pid, ok := a.st.hosted[id]; ok {
+		c.Respond(&clusterpb.PlaceResponse{Pid: pid})
+		return
+	}
+	if a.leaving {
+		c.Respond(&clusterpb.PlaceResponse{Error: "the member is leaving"})
+		return
+	}
+	pid, err := a.spawn(c, id)
+	if err != nil {
+		c.Respond(&clusterpb.PlaceResponse{Error: err.Error()})
+		return
+	}
+	c.Respond(&clusterpb.PlaceResponse{Pid: pid})
+}
+
+// spawn starts an activation on this member.
+func (a *identityActor) spawn(c actor.Context, id ClusterIdentity) (*actor.PID, error) {
+	k := a.c.kinds[id.Kind]
+	if k == nil {
+		return nil, ErrNoHost
+	}
+	a.next++
+	pid, err := c.SpawnNamed(k.props, grainName(id, a.next))
+	if err != nil {
+		return nil, err
+	}
+	c.Watch(pid)
+	a.st.hostStarted(id, pid)
+	a.c.cfg.Metrics.Activated(id.Kind)
+	return pid, nil
+}
+
+// hostStopped handles an activation of this member that stopped: its owner
+// forgets it.
+func (a *identityActor) hostStopped(c actor.Context, pid *actor.PID) {
+	id, ok := IdentityOf(pid)
+	if !ok {
+		return
+	}
+	a.c.cache.evict(id, pid)
+	owner, tell := a.st.hostStopped(id, pid)
+	if tell {
+		if route, ok := a.rt.routes[owner]; ok {
+			c.Send(route, &clusterpb.ActivationTerminated{Identity: wireIdentity(id), Pid: pid})
+		}
+	}
+	a.c.cfg.Metrics.Passivated(id.Kind)
+}
