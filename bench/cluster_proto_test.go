@@ -46,16 +46,3 @@ func TestClusterProtoScenarios(t *testing.T) {
 	// logged, not checked.
 	t.Logf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
 }
-
-func TestClusterProtoTmpFull(t *testing.T) {
-	cfg := DefaultCluster()
-	t0 := time.Now()
-	d, err := ProtoClusterHandover(cfg)
-	t.Log("handover", d, err, time.Since(t0))
-	t0 = time.Now()
-	d, err = ProtoClusterActivations(cfg)
-	t.Log("activations", d, err, time.Since(t0))
-	t0 = time.Now()
-	l, err := ProtoClusterRequest(cfg)
-	t.Log("request", l, err, time.Since(t0))
-}
