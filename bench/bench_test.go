@@ -7,7 +7,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	RunNode2IfAsked()
+	RunChildIfAsked()
 	os.Exit(m.Run())
 }
 
@@ -57,6 +57,7 @@ func TestScenariosRun(t *testing.T) {
 	sz.SpawnStop = 100
 	sz.IdleActors = 100
 	sz.Remote = RemoteConfig{Messages: 1_000, Requests: 20, Warmup: 5}
+	sz.Cluster = ClusterConfig{Members: 3, Requests: 20, Warmup: 5, Activations: 100, HandoverGrains: 100}
 	rows, err := Run(AllScenarios(sz), 1, testWriter{t})
 	if err != nil {
 		t.Fatal(err)

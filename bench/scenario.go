@@ -62,6 +62,7 @@ func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 // Sizes scales the local scenarios; Full is what the issue asks for, Quick
 // is for smoke runs.
 type Sizes struct {
+	Cluster    ClusterConfig
 	Remote     RemoteConfig
 	PingPong   PingPongConfig
 	FanIn      FanInConfig
@@ -72,7 +73,7 @@ type Sizes struct {
 
 // FullSizes are the benchmark shapes of record.
 func FullSizes() Sizes {
-	return Sizes{Remote: DefaultRemote(), PingPong: DefaultPingPong(), FanIn: DefaultFanIn(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
+	return Sizes{Cluster: DefaultCluster(), Remote: DefaultRemote(), PingPong: DefaultPingPong(), FanIn: DefaultFanIn(), Request: DefaultRequest(), SpawnStop: 200_000, IdleActors: 1_000_000}
 }
 
 // QuickSizes finish in seconds.
@@ -81,7 +82,9 @@ func QuickSizes() Sizes {
 	pp.Messages = 50_000
 	fan := DefaultFanIn()
 	fan.Messages = 50_000
-	return Sizes{Remote: RemoteConfig{Messages: 100_000, Requests: 2_000, Warmup: 200}, PingPong: pp, FanIn: fan, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
+	return Sizes{
+		Cluster: ClusterConfig{Members: 3, Requests: 2_000, Warmup: 200, Activations: 10_000, HandoverGrains: 10_000},
+		Remote:  RemoteConfig{Messages: 100_000, Requests: 2_000, Warmup: 200}, PingPong: pp, FanIn: fan, Request: RequestConfig{Requests: 20_000, Warmup: 1_000}, SpawnStop: 20_000, IdleActors: 50_000}
 }
 
 // LocalScenarios are the in-process actor runtime comparisons.
@@ -185,9 +188,41 @@ func RemoteScenarios(sz Sizes) []Scenario {
 	}
 }
 
-// AllScenarios are the local and the remote scenarios.
+// ClusterScenarios compare in-process clusters of sz.Cluster.Members
+// members, each side run in a child process of its own.
+func ClusterScenarios(sz Sizes) []Scenario {
+	side := func(name string) func() ([]float64, error) {
+		return func() ([]float64, error) { return inChild(name, sz) }
+	}
+	cc := sz.Cluster
+	return []Scenario{
+		{
+			Key: "cluster-request",
+			Metrics: []Metric{
+				{fmt.Sprintf("grain request to another member, %d members, p50", cc.Members), "µs", false},
+				{fmt.Sprintf("grain request to another member, %d members, p99", cc.Members), "µs", false},
+			},
+			Troupe: side("cluster-request/troupe"),
+			Proto:  side("cluster-request/protoactor"),
+		},
+		{
+			Key:     "cluster-activations",
+			Metrics: []Metric{{fmt.Sprintf("activations of new identities, %d", cc.Activations), "grains/s", true}},
+			Troupe:  side("cluster-activations/troupe"),
+			Proto:   side("cluster-activations/protoactor"),
+		},
+		{
+			Key:     "cluster-handover",
+			Metrics: []Metric{{fmt.Sprintf("service restored after a join, %d active grains", cc.HandoverGrains), "s", false}},
+			Troupe:  side("cluster-handover/troupe"),
+			Proto:   side("cluster-handover/protoactor"),
+		},
+	}
+}
+
+// AllScenarios are the local, remote and cluster scenarios.
 func AllScenarios(sz Sizes) []Scenario {
-	return append(LocalScenarios(sz), RemoteScenarios(sz)...)
+	return append(append(LocalScenarios(sz), RemoteScenarios(sz)...), ClusterScenarios(sz)...)
 }
 
 // newProtoSystem returns a protoactor-go system that does not log.

@@ -19,11 +19,11 @@ import (
 )
 
 func main() {
-	bench.RunNode2IfAsked()
+	bench.RunChildIfAsked()
 	quick := flag.Bool("quick", false, "small shapes for a smoke run")
 	runs := flag.Int("runs", 5, "interleaved runs per side; the table shows medians")
 	verbose := flag.Bool("v", false, "print every run")
-	only := flag.String("only", "", "run only the scenarios whose key (pingpong-bounded, pingpong-default, fan-in, request, spawn-stop, idle-bytes, remote-pingpong, remote-request) matches this regular expression")
+	only := flag.String("only", "", "run only the scenarios whose key (pingpong-bounded, pingpong-default, fan-in, request, spawn-stop, idle-bytes, remote-pingpong, remote-request, cluster-request, cluster-activations, cluster-handover) matches this regular expression")
 	flag.Parse()
 	filter, err := regexp.Compile(*only)
 	if err != nil {
