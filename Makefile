@@ -23,9 +23,13 @@ test-modules:
 		echo "== $$m"; (cd $$m && $(GO) test -count=1 ./...); \
 	done
 
+# Minimizing each new interesting input is capped: left at its default
+# (60s), it would spend the whole run on a few inputs.
+FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x
+
 test-fuzz: ## run each fuzz target for FUZZTIME (default 5s)
-	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./remote/internal/wire
-	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./remote
+	cd sdk && $(GO) test $(FUZZFLAGS) -fuzz '^FuzzDecodeRequest$$' ./remote/internal/wire
+	cd sdk && $(GO) test $(FUZZFLAGS) -fuzz '^FuzzHandshake$$' ./remote
 
 bench: ## side-by-side benchmarks against protoactor-go (the table of record; minutes)
 	cd bench && $(GO) run ./cmd/troupe-bench

@@ -37,6 +37,7 @@ type Cluster struct {
 	routing  atomic.Pointer[routing]
 	cache    *pidCache
 	identity *actor.PID
+	cachePID *actor.PID // the cache process
 	state    atomic.Int32
 	ready    chan struct{} // closed with the first topology that includes us
 	readyOne sync.Once
@@ -114,7 +115,8 @@ func passivation(idle time.Duration) actor.ReceiverMiddleware {
 }
 
 // Start joins the cluster and returns once this member sees a topology
-// that includes it (a client: any topology), or when ctx ends.
+// that includes it (a client: any topology), or when ctx ends. After an
+// error, Close releases what Start began.
 func (c *Cluster) Start(ctx context.Context) error {
 	if !c.state.CompareAndSwap(stateCreated, stateRunning) {
 		return errors.New("cluster: already started")
@@ -127,6 +129,11 @@ func (c *Cluster) Start(ctx context.Context) error {
 	for name := range c.kinds {
 		c.self.Kinds = append(c.self.Kinds, name)
 	}
+	cachePID, err := c.sys.Registry().Add(cacheName, cacheProcess{c})
+	if err != nil {
+		return fmt.Errorf("cluster: start the cache process: %w", err)
+	}
+	c.cachePID = cachePID
 	if !c.client {
 		pid, err := c.sys.SpawnNamed(actor.PropsFromProducer(c.newIdentityActor), identityName)
 		if err != nil {
@@ -204,6 +211,14 @@ func (c *Cluster) trackAlive(topo Topology) {
 			c.alive[m.Address] = memberContext{id: m.ID, ctx: ctx, cancel: cancel}
 		}
 	}
+}
+
+// isMember reports whether a member of the current topology has address.
+func (c *Cluster) isMember(address string) bool {
+	c.aliveMu.Lock()
+	_, ok := c.alive[address]
+	c.aliveMu.Unlock()
+	return ok
 }
 
 // request sends a request to pid and waits for the answer within ctx, or
@@ -289,14 +304,20 @@ func (c *Cluster) Get(ctx context.Context, id ClusterIdentity, opts ...CallOptio
 func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, request bool, opts []CallOption) (any, error) {
 	var res any
 	err := c.retry(ctx, id, opts, func() error {
-		pid, err := c.activation(ctx, id)
-		if err != nil {
+		if !request {
+			pid, err := c.activation(ctx, id)
+			if err == nil {
+				c.sys.Send(pid, msg)
+			}
 			return err
 		}
-		if !request {
-			c.sys.Send(pid, msg)
-			return nil
+		pid, ok := c.cached(id)
+		if !ok {
+			var err error
+			res, err = c.callThroughOwner(ctx, id, msg)
+			return err
 		}
+		var err error
 		res, err = c.request(ctx, pid, msg)
 		if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, ErrMemberLeft) {
 			c.cache.evict(id, pid) // the activation is gone
@@ -308,6 +329,28 @@ func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, request
 	}
 	if ge, ok := res.(*GrainError); ok {
 		return nil, ge
+	}
+	return res, nil
+}
+
+// callThroughOwner sends a request to a grain through its owner, which
+// delivers it to the activation (see grainCall): one hop less than asking
+// the owner first.
+func (c *Cluster) callThroughOwner(ctx context.Context, id ClusterIdentity, msg any) (any, error) {
+	rt, owner, err := c.owner(id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.request(ctx, rt.routes[owner], grainCall(id, rt.place.topo.Hash, msg))
+	if err != nil {
+		return nil, err
+	}
+	if resp, ok := res.(*clusterpb.ActivationResponse); ok {
+		_, err := activationResult(owner, id, resp)
+		if err == nil {
+			err = fmt.Errorf("%w: owner %s answered a grain call with an activation", ErrOwnership, owner)
+		}
+		return nil, err
 	}
 	return res, nil
 }
@@ -358,21 +401,35 @@ func retryable(err error) bool {
 		errors.Is(err, ErrMemberLeft) || errors.Is(err, actor.ErrDeadLetter)
 }
 
-// activation returns where id's activation lives: from the cache, or from
-// its owner.
-func (c *Cluster) activation(ctx context.Context, id ClusterIdentity) (*actor.PID, error) {
-	if pid, ok := c.cache.get(id); ok {
-		c.cfg.Metrics.CacheLookup(id.Kind, true)
-		return pid, nil
-	}
-	c.cfg.Metrics.CacheLookup(id.Kind, false)
+// cached returns id's activation if the cache knows it.
+func (c *Cluster) cached(id ClusterIdentity) (*actor.PID, bool) {
+	pid, ok := c.cache.get(id)
+	c.cfg.Metrics.CacheLookup(id.Kind, ok)
+	return pid, ok
+}
+
+// owner returns the current routing and id's owner in it.
+func (c *Cluster) owner(id ClusterIdentity) (*routing, string, error) {
 	rt := c.routing.Load()
 	if rt == nil {
-		return nil, ErrNotStarted
+		return nil, "", ErrNotStarted
 	}
 	owner, ok := rt.place.owner(id)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNoHost, id.Kind)
+		return nil, "", fmt.Errorf("%w: %q", ErrNoHost, id.Kind)
+	}
+	return rt, owner, nil
+}
+
+// activation returns where id's activation lives: from the cache, or from
+// its owner.
+func (c *Cluster) activation(ctx context.Context, id ClusterIdentity) (*actor.PID, error) {
+	if pid, ok := c.cached(id); ok {
+		return pid, nil
+	}
+	rt, owner, err := c.owner(id)
+	if err != nil {
+		return nil, err
 	}
 	res, err := c.request(ctx, rt.routes[owner], &clusterpb.ActivationRequest{Identity: wireIdentity(id), TopologyHash: rt.place.topo.Hash})
 	if err != nil {
@@ -382,11 +439,22 @@ func (c *Cluster) activation(ctx context.Context, id ClusterIdentity) (*actor.PI
 	if !ok {
 		return nil, fmt.Errorf("%w: owner %s answered %T", ErrOwnership, owner, res)
 	}
+	pid, err := activationResult(owner, id, resp)
+	if err == nil {
+		c.cache.put(id, pid)
+	}
+	return pid, err
+}
+
+// activationResult turns an owner's answer into the activation or a
+// matchable error.
+func activationResult(owner string, id ClusterIdentity, resp *clusterpb.ActivationResponse) (*actor.PID, error) {
 	switch resp.GetStatus() {
 	case clusterpb.ActivationStatus_ACTIVATION_STATUS_OK:
-		pid := resp.GetPid()
-		c.cache.put(id, pid)
-		return pid, nil
+		if resp.GetPid() == nil {
+			break
+		}
+		return resp.GetPid(), nil
 	case clusterpb.ActivationStatus_ACTIVATION_STATUS_UNKNOWN_KIND:
 		return nil, fmt.Errorf("%w: %q (says owner %s)", ErrNoHost, id.Kind, owner)
 	case clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED:
@@ -457,9 +525,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 	if err := c.remote.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if c.dlSub != nil {
-		c.dlSub.Unsubscribe()
-	}
+	c.release()
 	c.cancel()
 	c.workers.Wait()
 	c.state.Store(stateStopped)
@@ -480,9 +546,20 @@ func (c *Cluster) Close() {
 	}
 	_ = c.cfg.Membership.Leave(context.Background())
 	c.remote.Close()
+	if c.identity != nil {
+		c.sys.Stop(c.identity)
+	}
+	c.release()
+	c.cancel()
+	c.workers.Wait()
+}
+
+// release undoes the registrations Start made with the actor system.
+func (c *Cluster) release() {
 	if c.dlSub != nil {
 		c.dlSub.Unsubscribe()
 	}
-	c.cancel()
-	c.workers.Wait()
+	if c.cachePID != nil {
+		c.sys.Registry().Remove(c.cachePID)
+	}
 }

@@ -204,12 +204,7 @@ func TestPassivationAndReactivation(t *testing.T) {
 }
 
 func TestGrainErrorsAreTypedAndNotRetried(t *testing.T) {
-	l := newLedger()
-	metrics := &countingMetrics{}
-	f := clustertest.New(t, 2, clustertest.Options{
-		Kinds:   []cluster.Kind{counterKind(l, 0)},
-		Cluster: cluster.Config{Metrics: metrics},
-	})
+	f, _, metrics := counterCluster(t, 2)
 	c := f.Members()[1].Cluster
 	_, err := c.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "x"}, wrapperspb.String("fail"))
 	var ge *cluster.GrainError
@@ -313,6 +308,26 @@ func TestUnknownKindFailsAfterRetrying(t *testing.T) {
 type countingMetrics struct {
 	cluster.NopMetrics
 	calls, retries, activated, passivated, handovers atomic.Int64
+	hits, misses                                     atomic.Int64
+}
+
+func (m *countingMetrics) CacheLookup(_ string, hit bool) {
+	if hit {
+		m.hits.Add(1)
+	} else {
+		m.misses.Add(1)
+	}
+}
+
+// counterCluster starts n members hosting the counter kind, which never
+// passivates, and counting metrics.
+func counterCluster(t *testing.T, n int) (*clustertest.Fixture, *ledger, *countingMetrics) {
+	l, metrics := newLedger(), &countingMetrics{}
+	f := clustertest.New(t, n, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{Metrics: metrics},
+	})
+	return f, l, metrics
 }
 
 func (m *countingMetrics) GrainCall(string, time.Duration, error) { m.calls.Add(1) }

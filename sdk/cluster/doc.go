@@ -43,8 +43,13 @@
 //
 // # Calls
 //
-// Request and Send find the activation in a per-member cache, or ask the
-// owner. Failures of transport or ownership are retried with exponential
+// Request and Send find the activation in a per-member cache. On a miss,
+// Send asks the owner where the activation is, then sends; Request sends
+// its message to the owner (with the grain and topology hash in reserved
+// "troupe-cluster-" header entries), which delivers it to the activation —
+// starting one if needed — so that the answer comes straight from the
+// grain, one network hop fewer, and tells the caller's member where the
+// activation lives for its next calls. Failures of transport or ownership are retried with exponential
 // backoff (RetryBackoff, MaxRetryBackoff) until the call's context ends;
 // a grain's answer that is a *GrainError is returned as the error, never
 // retried, and errors.Is / errors.As match it. The cache forgets an entry

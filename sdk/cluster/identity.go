@@ -35,11 +35,15 @@ type (
 	leaving struct{}
 )
 
-// pending is an activation request waiting for an answer.
+// pending is an activation request, or a grain call through the owner,
+// waiting for an answer.
 type pending struct {
 	id     ClusterIdentity
 	hash   uint64
 	sender *actor.PID
+	// call, for a grain call, is the caller's message (its sender is
+	// sender) to deliver to the activation.
+	call *actor.Envelope
 }
 
 // identityActor is a member's owner and host of activations: it answers
@@ -103,6 +107,13 @@ func (a *identityActor) Receive(c actor.Context) {
 		if a.timer != nil {
 			a.timer.Stop()
 		}
+	default:
+		p, err := grainCallOf(c)
+		if err != nil {
+			a.c.sys.DeadLetter(c.Self(), &actor.Envelope{Message: m, Sender: c.Sender(), Header: c.Header()}, err)
+			return
+		}
+		a.activate(c, p)
 	}
 }
 
@@ -175,9 +186,32 @@ func (a *identityActor) retryWaiting(c actor.Context) {
 	}
 }
 
+// answer completes p: a grain call with an activation is delivered to it,
+// and the caller's member learns where it lives; anything else gets resp.
 func (a *identityActor) answer(c actor.Context, p pending, resp *clusterpb.ActivationResponse) {
+	if p.call != nil && resp.GetStatus() == clusterpb.ActivationStatus_ACTIVATION_STATUS_OK {
+		pid := resp.GetPid()
+		c.Send(pid, p.call)
+		a.located(c, p, pid)
+		return
+	}
+	if p.sender == nil {
+		return // a fire-and-forget activation request has nobody to tell
+	}
 	resp.TopologyHash = a.st.hash()
 	c.Send(p.sender, resp)
+}
+
+// located tells the member of p's caller where p's activation lives.
+func (a *identityActor) located(c actor.Context, p pending, pid *actor.PID) {
+	if p.sender == nil {
+		return
+	}
+	if address := p.sender.Address; address == a.c.self.Address || address == actor.LocalAddress {
+		a.c.cache.put(p.id, pid)
+		return
+	}
+	c.Send(actor.NewPID(p.sender.Address, cacheName), &clusterpb.ActivationLocated{Identity: wireIdentity(p.id), Pid: pid})
 }
 
 func status(s clusterpb.ActivationStatus) *clusterpb.ActivationResponse {

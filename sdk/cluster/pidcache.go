@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
 )
 
 // pidCacheShards spreads the cache over independently locked maps.
@@ -72,3 +74,30 @@ func (c *pidCache) evictAddresses(addresses map[string]bool) {
 		s.mu.Unlock()
 	}
 }
+
+// cacheName is the name of every member's (and client's) cache process,
+// which owners tell where the activations of its calls live.
+const cacheName = "$cluster-cache"
+
+var errNotCacheNotice = errors.New("cluster: the cache process takes only ActivationLocated")
+
+// cacheProcess fills the PID cache from owners' ActivationLocated notices.
+// It is a plain process, not an actor: a notice is applied on the
+// goroutine that delivers it, with no mailbox in between.
+type cacheProcess struct{ c *Cluster }
+
+func (p cacheProcess) SendUserMessage(pid *actor.PID, item any) {
+	msg, _, _ := actor.Unwrap(item)
+	loc, ok := msg.(*clusterpb.ActivationLocated)
+	if !ok || loc.GetIdentity() == nil || loc.GetPid() == nil {
+		p.c.sys.DeadLetter(pid, item, errNotCacheNotice)
+		return
+	}
+	if p.c.isMember(loc.GetPid().Address) { // not a member that left meanwhile
+		p.c.cache.put(identityOf(loc.GetIdentity()), loc.GetPid())
+	}
+}
+
+func (cacheProcess) SendSystemMessage(*actor.PID, any) {}
+
+func (cacheProcess) Stop(*actor.PID) {}

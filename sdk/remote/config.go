@@ -43,6 +43,12 @@ type Config struct {
 	// MaxFrameSize caps one frame (a batch of messages). It must exceed
 	// MaxMessageSize by at least 64 KiB. Default MaxMessageSize + 1 MiB.
 	MaxFrameSize int
+	// FlowControlWindow is the HTTP/2 flow-control window of a connection
+	// and of its stream, in bytes: how much a peer may send ahead of what
+	// we have read. A fixed window turns off gRPC's bandwidth-probing
+	// pings, which would otherwise cost a round of system calls for each
+	// request at low rates. From 64 KiB to 1 GiB. Default 4 MiB.
+	FlowControlWindow int
 
 	// DialTimeout bounds connecting to a peer. Default 5s.
 	DialTimeout time.Duration
@@ -85,6 +91,7 @@ func DefaultConfig() Config {
 		QueueFullTimeout:    5 * time.Second,
 		BatchSize:           1024,
 		MaxMessageSize:      4 << 20,
+		FlowControlWindow:   4 << 20,
 		DialTimeout:         5 * time.Second,
 		HandshakeTimeout:    5 * time.Second,
 		ReconnectBackoff:    50 * time.Millisecond,
@@ -126,6 +133,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = c.MaxMessageSize + 1<<20
 	}
+	if c.FlowControlWindow == 0 {
+		c.FlowControlWindow = d.FlowControlWindow
+	}
 	def(&c.QueueFullTimeout, d.QueueFullTimeout)
 	def(&c.DialTimeout, d.DialTimeout)
 	def(&c.HandshakeTimeout, d.HandshakeTimeout)
@@ -154,6 +164,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxFrameSize < c.MaxMessageSize+64<<10 {
 		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least 64 KiB", c.MaxFrameSize, c.MaxMessageSize))
+	}
+	if c.FlowControlWindow < 64<<10 || c.FlowControlWindow > 1<<30 {
+		errs = append(errs, fmt.Errorf("FlowControlWindow must be from 64 KiB to 1 GiB, got %d", c.FlowControlWindow))
 	}
 	for name, v := range map[string]time.Duration{
 		"DialTimeout": c.DialTimeout, "HandshakeTimeout": c.HandshakeTimeout, "ReconnectBackoff": c.ReconnectBackoff,

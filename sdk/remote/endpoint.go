@@ -374,6 +374,8 @@ func (ep *endpoint) dial() (*conn, error) {
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: cfg.KeepaliveInterval, Timeout: cfg.KeepaliveTimeout, PermitWithoutStream: true,
 		}),
+		grpc.WithInitialWindowSize(int32(cfg.FlowControlWindow)),
+		grpc.WithInitialConnWindowSize(int32(cfg.FlowControlWindow)),
 		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(codecName),
 			grpc.MaxCallRecvMsgSize(cfg.MaxFrameSize), grpc.MaxCallSendMsgSize(cfg.MaxFrameSize)),
 	)

@@ -208,6 +208,8 @@ func TestConfigValidation(t *testing.T) {
 		{MaxMessageSize: 1 << 20, MaxFrameSize: 1 << 20},
 		{DialTimeout: -time.Second},
 		{BatchSize: -1},
+		{FlowControlWindow: 1 << 10},
+		{FlowControlWindow: 2 << 30},
 	} {
 		if _, err := New(sys, cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -218,7 +220,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := r.Config()
-	if c.MemberID == "" || c.BindAddress != "127.0.0.1:0" || c.MaxFrameSize <= c.MaxMessageSize || c.Metrics == nil {
+	if c.MemberID == "" || c.BindAddress != "127.0.0.1:0" || c.MaxFrameSize <= c.MaxMessageSize || c.FlowControlWindow != 4<<20 || c.Metrics == nil {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

@@ -90,6 +90,8 @@ func (r *Remote) Start() error {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(r.cfg.MaxFrameSize),
 		grpc.MaxSendMsgSize(r.cfg.MaxFrameSize),
+		grpc.InitialWindowSize(int32(r.cfg.FlowControlWindow)),
+		grpc.InitialConnWindowSize(int32(r.cfg.FlowControlWindow)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: r.cfg.KeepaliveInterval, Timeout: r.cfg.KeepaliveTimeout}),
 		// Peers ping every KeepaliveInterval; allow that (gRPC's default
 		// would close connections that ping more than every 5 minutes).

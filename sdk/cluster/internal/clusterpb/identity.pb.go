@@ -613,6 +613,63 @@ func (x *PlaceResponse) GetError() string {
 	return ""
 }
 
+// ActivationLocated tells a caller's member where the activation of an
+// identity lives, after the owner delivered the caller's message to it:
+// the member caches it for the next calls.
+type ActivationLocated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grain.
+	Identity *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// Its activation.
+	Pid           *actor.PID `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivationLocated) Reset() {
+	*x = ActivationLocated{}
+	mi := &file_troupe_cluster_internal_v1_identity_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivationLocated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivationLocated) ProtoMessage() {}
+
+func (x *ActivationLocated) ProtoReflect() protoreflect.Message {
+	mi := &file_troupe_cluster_internal_v1_identity_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivationLocated.ProtoReflect.Descriptor instead.
+func (*ActivationLocated) Descriptor() ([]byte, []int) {
+	return file_troupe_cluster_internal_v1_identity_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ActivationLocated) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *ActivationLocated) GetPid() *actor.PID {
+	if x != nil {
+		return x.Pid
+	}
+	return nil
+}
+
 var File_troupe_cluster_internal_v1_identity_proto protoreflect.FileDescriptor
 
 const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
@@ -646,7 +703,10 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\"M\n" +
 	"\rPlaceResponse\x12&\n" +
 	"\x03pid\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*\xfe\x01\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"}\n" +
+	"\x11ActivationLocated\x12@\n" +
+	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
+	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid*\xfe\x01\n" +
 	"\x10ActivationStatus\x12!\n" +
 	"\x1dACTIVATION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACTIVATION_STATUS_OK\x10\x01\x12'\n" +
@@ -669,7 +729,7 @@ func file_troupe_cluster_internal_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_troupe_cluster_internal_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_troupe_cluster_internal_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_troupe_cluster_internal_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_troupe_cluster_internal_v1_identity_proto_goTypes = []any{
 	(ActivationStatus)(0),        // 0: troupe.cluster.internal.v1.ActivationStatus
 	(*Identity)(nil),             // 1: troupe.cluster.internal.v1.Identity
@@ -681,24 +741,27 @@ var file_troupe_cluster_internal_v1_identity_proto_goTypes = []any{
 	(*ActivationTerminated)(nil), // 7: troupe.cluster.internal.v1.ActivationTerminated
 	(*PlaceRequest)(nil),         // 8: troupe.cluster.internal.v1.PlaceRequest
 	(*PlaceResponse)(nil),        // 9: troupe.cluster.internal.v1.PlaceResponse
-	(*actor.PID)(nil),            // 10: troupe.actor.v1.PID
+	(*ActivationLocated)(nil),    // 10: troupe.cluster.internal.v1.ActivationLocated
+	(*actor.PID)(nil),            // 11: troupe.actor.v1.PID
 }
 var file_troupe_cluster_internal_v1_identity_proto_depIdxs = []int32{
 	1,  // 0: troupe.cluster.internal.v1.ActivationRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
-	10, // 1: troupe.cluster.internal.v1.ActivationResponse.pid:type_name -> troupe.actor.v1.PID
+	11, // 1: troupe.cluster.internal.v1.ActivationResponse.pid:type_name -> troupe.actor.v1.PID
 	0,  // 2: troupe.cluster.internal.v1.ActivationResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
 	1,  // 3: troupe.cluster.internal.v1.HandoverEntry.identity:type_name -> troupe.cluster.internal.v1.Identity
-	10, // 4: troupe.cluster.internal.v1.HandoverEntry.pid:type_name -> troupe.actor.v1.PID
+	11, // 4: troupe.cluster.internal.v1.HandoverEntry.pid:type_name -> troupe.actor.v1.PID
 	4,  // 5: troupe.cluster.internal.v1.HandoverDelta.entries:type_name -> troupe.cluster.internal.v1.HandoverEntry
 	1,  // 6: troupe.cluster.internal.v1.ActivationTerminated.identity:type_name -> troupe.cluster.internal.v1.Identity
-	10, // 7: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
+	11, // 7: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
 	1,  // 8: troupe.cluster.internal.v1.PlaceRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
-	10, // 9: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 9: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
+	1,  // 10: troupe.cluster.internal.v1.ActivationLocated.identity:type_name -> troupe.cluster.internal.v1.Identity
+	11, // 11: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_troupe_cluster_internal_v1_identity_proto_init() }
@@ -712,7 +775,7 @@ func file_troupe_cluster_internal_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_troupe_cluster_internal_v1_identity_proto_rawDesc), len(file_troupe_cluster_internal_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
