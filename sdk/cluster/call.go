@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/troupehq/troupe/sdk/actor"
@@ -29,9 +30,7 @@ var errNotGrainCall = errors.New("cluster: the identity actor takes only cluster
 func grainCall(id ClusterIdentity, hash uint64, msg any) *actor.Envelope {
 	m, _, user := actor.Unwrap(msg)
 	h := make(actor.Header, len(user)+3)
-	for k, v := range user {
-		h[k] = v
-	}
+	maps.Copy(h, user)
 	h[headerKind] = id.Kind
 	h[headerID] = id.ID
 	h[headerTopology] = strconv.FormatUint(hash, 16)

@@ -274,7 +274,9 @@ func WithRetryBackoff(first, max time.Duration) CallOption {
 // Request sends msg to the grain id and returns its answer, activating the
 // grain if needed. Transport and ownership failures are retried with
 // exponential backoff until ctx ends; an answer that is a *GrainError is
-// returned as the error, without retry.
+// returned as the error, without retry. A request retried because a member
+// died may have reached the grain before: requests that change state
+// should be idempotent where members can fail.
 func (c *Cluster) Request(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) (any, error) {
 	start := time.Now()
 	res, err := c.call(ctx, id, msg, true, opts)
