@@ -259,6 +259,32 @@ func TestRequestFutureTimesOut(t *testing.T) {
 	}
 }
 
+func TestFutureWithoutTimeoutEndsWithFail(t *testing.T) {
+	sys := newSystem(t, Config{RequestTimeout: time.Millisecond})
+	silent := sys.Spawn(PropsFromFunc(func(Context) {}))
+	f := sys.RequestFuture(silent, &ping{}, -1)
+	// Not even the system's RequestTimeout ends it.
+	select {
+	case <-f.Done():
+		t.Fatalf("a future without timeout completed by itself: %v", f.Wait())
+	case <-time.After(20 * time.Millisecond):
+	}
+	errGone := errors.New("gone")
+	f.Fail(errGone)
+	f.Fail(errors.New("second")) // later calls do nothing
+	if _, err := f.Result(); !errors.Is(err, errGone) {
+		t.Fatalf("err = %v, want the first Fail's", err)
+	}
+	eventually(t, "the future to be unregistered", func() bool { return sys.Registry().Count() == 1 })
+	// A reply that completed it first is kept.
+	g := sys.RequestFuture(sys.Spawn(PropsFromFunc(echo)), &ping{n: 1}, -1)
+	<-g.Done()
+	g.Fail(errGone)
+	if res, err := g.Result(); err != nil || res.(*pong).n != 1 {
+		t.Fatalf("Fail after the reply: %v, %v", res, err)
+	}
+}
+
 func TestSendToNilPIDIsADeadLetter(t *testing.T) {
 	sys := newSystem(t)
 	dl := deadLetters(t, sys)

@@ -49,8 +49,9 @@ type Context interface {
 	// arrives in this actor's mailbox like any message.
 	Request(pid *PID, msg any)
 	// RequestFuture delivers msg to pid and returns a future for the reply.
-	// The future fails with ErrTimeout after timeout (the system's
-	// RequestTimeout if timeout <= 0).
+	// The future fails with ErrTimeout after timeout: the system's
+	// RequestTimeout if timeout is 0, never if it is negative (then end it
+	// with Await or Fail).
 	RequestFuture(pid *PID, msg any, timeout time.Duration) *Future
 	// Respond sends msg to the sender of the current message (to dead
 	// letters if there is none).

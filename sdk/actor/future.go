@@ -80,6 +80,11 @@ func (f *Future) Await(ctx context.Context) (any, error) {
 	return f.result, f.err
 }
 
+// Fail completes the future with err, unless it has completed already:
+// for a caller that stops waiting for a reason of its own. A reply that
+// arrives later goes to dead letters.
+func (f *Future) Fail(err error) { f.complete(nil, err) }
+
 // complete settles the future once; later calls do nothing.
 func (f *Future) complete(result any, err error) {
 	f.mu.Lock()

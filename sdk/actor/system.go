@@ -186,11 +186,9 @@ func (s *System) Request(ctx context.Context, pid *PID, msg any) (any, error) {
 }
 
 // RequestFuture sends msg to pid and returns a future for the reply, which
-// fails with ErrTimeout after timeout (Config.RequestTimeout if timeout <= 0).
+// fails with ErrTimeout after timeout: Config.RequestTimeout if timeout is
+// 0, never if it is negative (then end it with Await or Fail).
 func (s *System) RequestFuture(pid *PID, msg any, timeout time.Duration) *Future {
-	if timeout < 0 {
-		timeout = 0
-	}
 	f := s.newFuture(timeout)
 	s.sendUser(pid, withSender(msg, f.pid))
 	return f

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,8 @@ type Cluster struct {
 
 	// alive holds, per member address, a context cancelled when the member
 	// leaves: calls waiting on it then fail over instead of hanging.
-	aliveMu sync.Mutex
-	alive   map[string]memberContext
+	aliveMu sync.Mutex // serializes updates
+	alive   atomic.Pointer[map[string]memberContext]
 
 	dlSub   *actor.Subscription
 	ctx     context.Context // cancelled at shutdown, for background work
@@ -86,7 +87,7 @@ func New(sys *actor.System, r *remote.Remote, cfg Config) (*Cluster, error) {
 		cfg: cfg, sys: sys, remote: r, logger: sys.Logger().With("component", "cluster"),
 		kinds: make(map[string]*kindRuntime), client: len(cfg.Kinds) == 0,
 		members: newMemberList(), cache: newPIDCache(), ready: make(chan struct{}),
-		alive: make(map[string]memberContext), ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel,
 	}
 	for _, k := range cfg.Kinds {
 		props := k.Props
@@ -196,28 +197,41 @@ type memberContext struct {
 func (c *Cluster) trackAlive(topo Topology) {
 	c.aliveMu.Lock()
 	defer c.aliveMu.Unlock()
+	alive := make(map[string]memberContext, len(topo.Members))
+	if old := c.alive.Load(); old != nil {
+		maps.Copy(alive, *old)
+	}
 	for _, m := range topo.Left {
-		if mc, ok := c.alive[m.Address]; ok && mc.id == m.ID {
+		if mc, ok := alive[m.Address]; ok && mc.id == m.ID {
 			mc.cancel(fmt.Errorf("%w: %s (%s)", ErrMemberLeft, m.ID, m.Address))
-			delete(c.alive, m.Address)
+			delete(alive, m.Address)
 		}
 	}
 	for _, m := range topo.Members {
-		if mc, ok := c.alive[m.Address]; !ok || mc.id != m.ID {
+		if mc, ok := alive[m.Address]; !ok || mc.id != m.ID {
 			if ok {
 				mc.cancel(fmt.Errorf("%w: %s (%s)", ErrMemberLeft, mc.id, m.Address))
 			}
 			ctx, cancel := context.WithCancelCause(c.ctx)
-			c.alive[m.Address] = memberContext{id: m.ID, ctx: ctx, cancel: cancel}
+			alive[m.Address] = memberContext{id: m.ID, ctx: ctx, cancel: cancel}
 		}
 	}
+	c.alive.Store(&alive)
+}
+
+// member returns the context of the member at address, if one has it.
+func (c *Cluster) member(address string) (memberContext, bool) {
+	alive := c.alive.Load()
+	if alive == nil {
+		return memberContext{}, false
+	}
+	mc, ok := (*alive)[address]
+	return mc, ok
 }
 
 // isMember reports whether a member of the current topology has address.
 func (c *Cluster) isMember(address string) bool {
-	c.aliveMu.Lock()
-	_, ok := c.alive[address]
-	c.aliveMu.Unlock()
+	_, ok := c.member(address)
 	return ok
 }
 
@@ -225,23 +239,22 @@ func (c *Cluster) isMember(address string) bool {
 // until the member at pid's address leaves (ErrMemberLeft): an answer lost
 // with a member that died would otherwise be waited for until ctx ends.
 func (c *Cluster) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	c.aliveMu.Lock()
-	mc, remote := c.alive[pid.Address]
-	c.aliveMu.Unlock()
+	mc, remote := c.member(pid.Address)
 	if !remote || pid.Address == c.self.Address {
 		return c.sys.Request(ctx, pid, msg)
 	}
-	callCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(mc.ctx, func() { cancel(context.Cause(mc.ctx)) })
-	defer stop()
-	res, err := c.sys.Request(callCtx, pid, msg)
-	if err != nil && ctx.Err() == nil {
-		if cause := context.Cause(callCtx); errors.Is(cause, ErrMemberLeft) {
-			return nil, cause
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return res, err
+	f := c.sys.RequestFuture(pid, msg, -1)
+	select {
+	case <-f.Done():
+	case <-mc.ctx.Done():
+		f.Fail(context.Cause(mc.ctx)) // unless the answer came first
+	case <-ctx.Done():
+		return f.Await(ctx)
+	}
+	return f.Result()
 }
 
 func ids(ms []Member) []string {
@@ -362,10 +375,7 @@ func (c *Cluster) retry(ctx context.Context, id ClusterIdentity, opts []CallOpti
 	if c.state.Load() == stateCreated || c.state.Load() == stateStopped {
 		return ErrNotStarted
 	}
-	o := callOptions{backoff: c.cfg.RetryBackoff, maxBackoff: c.cfg.MaxRetryBackoff}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := c.callOptions(opts)
 	var t *time.Timer
 	defer func() {
 		if t != nil {
@@ -395,6 +405,19 @@ func (c *Cluster) retry(ctx context.Context, id ClusterIdentity, opts []CallOpti
 			return fmt.Errorf("cluster: %v: %w (last error: %v)", id, context.Cause(ctx), err)
 		}
 	}
+}
+
+// callOptions applies opts to the configured defaults.
+func (c *Cluster) callOptions(opts []CallOption) callOptions {
+	o := callOptions{backoff: c.cfg.RetryBackoff, maxBackoff: c.cfg.MaxRetryBackoff}
+	if len(opts) == 0 {
+		return o // without escaping to the heap
+	}
+	set := o
+	for _, opt := range opts {
+		opt(&set)
+	}
+	return set
 }
 
 // retryable: ownership and transport failures are worth another attempt.

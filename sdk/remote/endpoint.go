@@ -457,6 +457,7 @@ func (ep *endpoint) pump(c *conn) error {
 	enc := wire.NewBatchEncoder()
 	var recs []outbound // the frame's messages, kept until it is written
 	var env wire.Envelope
+	out := &frame{} // reused: gRPC is done with it when SendMsg returns
 	// Stop adding to a frame once one more message might not fit.
 	budget := c.maxFrame - c.maxMsg - 64<<10
 	if budget < 0 {
@@ -480,7 +481,8 @@ func (ep *endpoint) pump(c *conn) error {
 		ep.signalRoom()
 		if len(recs) > 0 {
 			data := enc.Frame()
-			if err := c.stream.SendMsg(&frame{data: data}); err != nil {
+			out.data = data
+			if err := c.stream.SendMsg(out); err != nil {
 				for i := range recs {
 					ep.reject(&recs[i], fmt.Errorf("%w: connection to %s lost: %v", ErrEndpointTerminated, ep.peer.address, err))
 				}

@@ -254,7 +254,8 @@ func (e *BatchEncoder) index(table map[string]uint32, s string, field protowire.
 // Reset or Add.
 func (e *BatchEncoder) Frame() []byte {
 	n := len(e.buf) - frameHead
-	head := protowire.AppendTag(nil, requestBatch, protowire.BytesType)
+	var scratch [frameHead]byte
+	head := protowire.AppendTag(scratch[:0], requestBatch, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(n))
 	start := frameHead - len(head)
 	copy(e.buf[start:], head)
