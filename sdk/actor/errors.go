@@ -32,6 +32,7 @@ type DeadLetterError struct {
 	Reason error
 }
 
+// Error names the target and the reason.
 func (e *DeadLetterError) Error() string {
 	if e.Reason == nil || e.Reason == ErrDeadLetter {
 		return ErrDeadLetter.Error() + ": " + pidString(e.Target)

@@ -38,6 +38,8 @@ var (
 	receiveTimeoutMsg = &ReceiveTimeout{}
 )
 
+// NotInfluenceReceiveTimeout marks ReceiveTimeout: receiving it does not
+// restart the timer.
 func (*ReceiveTimeout) NotInfluenceReceiveTimeout() {}
 
 // System messages internal to the runtime. Watch, Unwatch, Stop and

@@ -22,6 +22,7 @@ const (
 	DirectiveEscalate
 )
 
+// String returns the directive's name.
 func (d Directive) String() string {
 	switch d {
 	case DirectiveResume:

@@ -138,9 +138,20 @@ type Metrics interface {
 // NopMetrics discards every measurement.
 type NopMetrics struct{}
 
-func (NopMetrics) Activated(string)                       {}
-func (NopMetrics) Passivated(string)                      {}
-func (NopMetrics) HandoverCompleted(time.Duration, bool)  {}
+// Activated does nothing.
+func (NopMetrics) Activated(string) {}
+
+// Passivated does nothing.
+func (NopMetrics) Passivated(string) {}
+
+// HandoverCompleted does nothing.
+func (NopMetrics) HandoverCompleted(time.Duration, bool) {}
+
+// GrainCall does nothing.
 func (NopMetrics) GrainCall(string, time.Duration, error) {}
-func (NopMetrics) Retry(string)                           {}
-func (NopMetrics) CacheLookup(string, bool)               {}
+
+// Retry does nothing.
+func (NopMetrics) Retry(string) {}
+
+// CacheLookup does nothing.
+func (NopMetrics) CacheLookup(string, bool) {}

@@ -13,6 +13,7 @@ type ClusterIdentity struct {
 	Kind, ID string
 }
 
+// String returns "kind/id".
 func (id ClusterIdentity) String() string { return id.Kind + "/" + id.ID }
 
 // Member is one actor system in the cluster.

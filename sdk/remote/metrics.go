@@ -21,8 +21,17 @@ type Metrics interface {
 // NopMetrics discards every measurement.
 type NopMetrics struct{}
 
-func (NopMetrics) BatchSent(string, int, int)     {}
+// BatchSent does nothing.
+func (NopMetrics) BatchSent(string, int, int) {}
+
+// BatchReceived does nothing.
 func (NopMetrics) BatchReceived(string, int, int) {}
-func (NopMetrics) QueueDepth(string, int)         {}
-func (NopMetrics) Reconnected(string)             {}
-func (NopMetrics) EndpointTerminated(string)      {}
+
+// QueueDepth does nothing.
+func (NopMetrics) QueueDepth(string, int) {}
+
+// Reconnected does nothing.
+func (NopMetrics) Reconnected(string) {}
+
+// EndpointTerminated does nothing.
+func (NopMetrics) EndpointTerminated(string) {}
