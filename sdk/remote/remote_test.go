@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
@@ -37,6 +39,28 @@ func TestRequestAcrossTheWire(t *testing.T) {
 	reply, err := a.sys.Request(testContext(t), far, &actor.Envelope{Message: str("x"), Header: actor.Header{"prefix": "hdr:"}})
 	if err != nil || reply.(*wrapperspb.StringValue).GetValue() != "hdr:x" {
 		t.Fatalf("reply with header = %v, %v", reply, err)
+	}
+}
+
+func TestEmptyMessagesKeepTheirType(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*actor.Started); !ok {
+			c.Respond(c.Message()) // back as it came
+		}
+	}), "mirror"); err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), "mirror")
+	// All encode to zero bytes; each arrives as its own type.
+	for _, msg := range []any{&emptypb.Empty{}, wrapperspb.String(""), wrapperspb.Int64(0)} {
+		reply, err := a.sys.Request(testContext(t), far, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(reply.(proto.Message), msg.(proto.Message)) || fmt.Sprintf("%T", reply) != fmt.Sprintf("%T", msg) {
+			t.Fatalf("sent %T %v, got back %T %v", msg, msg, reply, reply)
+		}
 	}
 }
 

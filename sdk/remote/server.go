@@ -245,6 +245,9 @@ func (d *decoder) decode(payload []byte) (any, error) {
 		return nil, d.err
 	case d.proto != nil:
 		m := d.proto.New().Interface()
+		if len(payload) == 0 {
+			return m, nil // a message with every field at its default
+		}
 		if err := proto.Unmarshal(payload, m); err != nil {
 			return nil, fmt.Errorf("%w: decode %s: %v", ErrProtocol, d.name, err)
 		}

@@ -209,7 +209,11 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 		}
 	}
 	e.buf = protowire.AppendTag(e.buf, envPayload, protowire.BytesType)
-	if size >= 0 {
+	if size == 0 {
+		e.buf = append(e.buf, 0) // an empty payload needs no marshalling
+		return nil
+	}
+	if size > 0 {
 		e.buf = protowire.AppendVarint(e.buf, uint64(size))
 		start := len(e.buf)
 		out, err := w.Marshal(e.buf, msg)
