@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 type ping struct{ n int }
@@ -23,7 +25,7 @@ func TestRequestRoundTrip(t *testing.T) {
 	sys := newSystem(t)
 	pid := sys.Spawn(PropsFromFunc(echo))
 	for i := range 100 {
-		reply, err := sys.Request(testContext(t), pid, &ping{n: i})
+		reply, err := sys.Request(testkit.Context(t), pid, &ping{n: i})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +50,7 @@ func TestSpawnNamedRejectsDuplicateName(t *testing.T) {
 		t.Fatalf("second spawn: err = %v, want ErrNameExists naming echo", err)
 	}
 	// The first actor is unaffected.
-	if _, err := sys.Request(testContext(t), pid, &ping{}); err != nil {
+	if _, err := sys.Request(testkit.Context(t), pid, &ping{}); err != nil {
 		t.Fatalf("request after failed duplicate spawn: %v", err)
 	}
 }
@@ -108,7 +110,7 @@ func TestPerSenderFIFO(t *testing.T) {
 	wg.Wait()
 	select {
 	case <-done:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("not every message arrived")
 	}
 	mu.Lock()
@@ -128,7 +130,7 @@ func TestContextSendRequestRespondForward(t *testing.T) {
 			if c.Sender() != nil {
 				sender = c.Sender().Id
 			}
-			rec.add(s + " from " + sender)
+			rec.Add(s + " from " + sender)
 		}
 	}))
 	eco := sys.Spawn(PropsFromFunc(echo))
@@ -145,12 +147,12 @@ func TestContextSendRequestRespondForward(t *testing.T) {
 			c.Send(sink, "send")
 			c.Request(eco, &ping{n: 7})
 		case *pong:
-			rec.add(fmt.Sprintf("pong %d to requester", m.n))
+			rec.Add(fmt.Sprintf("pong %d to requester", m.n))
 			c.Send(fwd, "forwarded")
 		}
 	}))
 	_ = driver
-	got := rec.waitLen(t, 3)
+	got := rec.WaitLen(t, 3)
 	want := map[string]bool{
 		"send from <nil>":      true,
 		"pong 7 to requester":  true,
@@ -175,7 +177,7 @@ func TestForwardKeepsSenderAndHeader(t *testing.T) {
 			c.Forward(eco)
 		}
 	}))
-	reply, err := sys.Request(testContext(t), fwd, &Envelope{Message: &ping{}, Header: Header{"trace": "t-1"}})
+	reply, err := sys.Request(testkit.Context(t), fwd, &Envelope{Message: &ping{}, Header: Header{"trace": "t-1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +200,7 @@ func TestRequestToUnknownPIDFailsFast(t *testing.T) {
 	if !strings.Contains(err.Error(), "nobody") {
 		t.Errorf("error %q does not name the target", err)
 	}
-	ev := dl.waitLen(t, 1)[0].(*DeadLetterEvent)
+	ev := dl.WaitLen(t, 1)[0].(*DeadLetterEvent)
 	if ev.PID.Id != "nobody" || !errors.Is(ev.Reason, ErrDeadLetter) {
 		t.Errorf("dead letter event = %+v", ev)
 	}
@@ -211,7 +213,7 @@ func TestRequestToUnknownPIDFailsFast(t *testing.T) {
 func TestRequestToStoppedActorFailsFast(t *testing.T) {
 	sys := newSystem(t)
 	pid := sys.Spawn(PropsFromFunc(echo))
-	if _, err := sys.Request(testContext(t), pid, &ping{}); err != nil {
+	if _, err := sys.Request(testkit.Context(t), pid, &ping{}); err != nil {
 		t.Fatal(err)
 	}
 	stopAndWait(t, sys, pid)
@@ -241,7 +243,7 @@ func TestRequestHonoursContextDeadline(t *testing.T) {
 	if _, err := sys.Request(cctx, silent, &ping{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	eventually(t, "futures to be unregistered", func() bool { return sys.Registry().Count() == 1 })
+	testkit.Eventually(t, "futures to be unregistered", func() bool { return sys.Registry().Count() == 1 })
 }
 
 func TestRequestFutureTimesOut(t *testing.T) {
@@ -254,7 +256,7 @@ func TestRequestFutureTimesOut(t *testing.T) {
 	// A late reply to a completed future is a dead letter, not a panic.
 	dl := deadLetters(t, sys)
 	sys.Send(f.PID(), "late")
-	if ev := dl.waitLen(t, 1)[0].(*DeadLetterEvent); ev.Message != "late" {
+	if ev := dl.WaitLen(t, 1)[0].(*DeadLetterEvent); ev.Message != "late" {
 		t.Fatalf("dead letter = %+v", ev)
 	}
 }
@@ -275,7 +277,7 @@ func TestFutureWithoutTimeoutEndsWithFail(t *testing.T) {
 	if _, err := f.Result(); !errors.Is(err, errGone) {
 		t.Fatalf("err = %v, want the first Fail's", err)
 	}
-	eventually(t, "the future to be unregistered", func() bool { return sys.Registry().Count() == 1 })
+	testkit.Eventually(t, "the future to be unregistered", func() bool { return sys.Registry().Count() == 1 })
 	// A reply that completed it first is kept.
 	g := sys.RequestFuture(sys.Spawn(PropsFromFunc(echo)), &ping{n: 1}, -1)
 	<-g.Done()
@@ -289,11 +291,11 @@ func TestSendToNilPIDIsADeadLetter(t *testing.T) {
 	sys := newSystem(t)
 	dl := deadLetters(t, sys)
 	sys.Send(nil, "lost")
-	ev := dl.waitLen(t, 1)[0].(*DeadLetterEvent)
+	ev := dl.WaitLen(t, 1)[0].(*DeadLetterEvent)
 	if ev.Message != "lost" || !errors.Is(ev.Reason, ErrNilPID) {
 		t.Fatalf("dead letter = %+v", ev)
 	}
-	if err := sys.StopAndWait(testContext(t), nil); !errors.Is(err, ErrNilPID) {
+	if err := sys.StopAndWait(testkit.Context(t), nil); !errors.Is(err, ErrNilPID) {
 		t.Fatalf("StopAndWait(nil) = %v", err)
 	}
 }
@@ -303,12 +305,12 @@ func TestHeadersTravelWithTheMessage(t *testing.T) {
 	rec := newRecorder()
 	pid := sys.Spawn(PropsFromFunc(func(c Context) {
 		if s, ok := c.Message().(string); ok {
-			rec.add(s + ":" + c.Header().Get("tenant"))
+			rec.Add(s + ":" + c.Header().Get("tenant"))
 		}
 	}))
 	sys.Send(pid, &Envelope{Message: "a", Header: Header{"tenant": "acme"}})
 	sys.Send(pid, "b")
-	got := rec.waitLen(t, 2)
+	got := rec.WaitLen(t, 2)
 	if got[0] != "a:acme" || got[1] != "b:" {
 		t.Fatalf("got %v", got)
 	}
@@ -355,15 +357,15 @@ func TestDeadLetterResponseCarriesTheReasonToActors(t *testing.T) {
 		case *Started:
 			c.Request(NewPID(LocalAddress, "nobody"), "hello?")
 		case *DeadLetterResponse:
-			rec.add(m)
+			rec.Add(m)
 		}
 	}))
-	got := rec.waitLen(t, 1)[0].(*DeadLetterResponse)
+	got := rec.WaitLen(t, 1)[0].(*DeadLetterResponse)
 	if got.Target.Id != "nobody" || !strings.Contains(got.Reason, "no such process") {
 		t.Fatalf("response = %+v", got)
 	}
 	var dle *DeadLetterError
-	_, err := sys.Request(testContext(t), NewPID(LocalAddress, "nobody"), "x")
+	_, err := sys.Request(testkit.Context(t), NewPID(LocalAddress, "nobody"), "x")
 	if !errors.As(err, &dle) || dle.Target.Id != "nobody" {
 		t.Fatalf("err = %v, want a *DeadLetterError", err)
 	}

@@ -4,20 +4,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// waitTimeout bounds every wait in these tests; a healthy run never gets
-// near it.
-const waitTimeout = 10 * time.Second
 
 // quietLogger discards the runtime's logs in tests that provoke errors.
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -38,7 +34,7 @@ func newSystem(t *testing.T, cfg ...Config) *System {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		if err := sys.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -47,76 +43,20 @@ func newSystem(t *testing.T, cfg ...Config) *System {
 	return sys
 }
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// eventually polls cond until it holds or waitTimeout passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // recorder collects values from actors for assertions.
-type recorder struct {
-	mu     sync.Mutex
-	items  []any
-	notify chan struct{}
-}
+type recorder = testkit.Recorder[any]
 
-func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
+func newRecorder() *recorder { return &recorder{} }
 
-func (r *recorder) add(v any) {
-	r.mu.Lock()
-	r.items = append(r.items, v)
-	r.mu.Unlock()
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) snapshot() []any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]any(nil), r.items...)
-}
-
-// waitLen waits until at least n items were recorded and returns them.
-func (r *recorder) waitLen(t *testing.T, n int) []any {
-	t.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		if items := r.snapshot(); len(items) >= n {
-			return items
-		}
-		select {
-		case <-r.notify:
-		case <-timer.C:
-			t.Fatalf("timed out waiting for %d items; have %v", n, r.snapshot())
-		}
-	}
-}
-
-// receive is a typed ReceiveFunc helper: it records every message except
-// the lifecycle ones it is not asked about.
+// recordAll records every message the actor receives.
 func recordAll(r *recorder) ReceiveFunc {
-	return func(c Context) { r.add(c.Message()) }
+	return func(c Context) { r.Add(c.Message()) }
 }
 
-// stopped waits until pid is gone.
+// stopAndWait stops pid and waits until it is gone.
 func stopAndWait(t *testing.T, sys *System, pid *PID) {
 	t.Helper()
-	if err := sys.StopAndWait(testContext(t), pid); err != nil {
+	if err := sys.StopAndWait(testkit.Context(t), pid); err != nil {
 		t.Fatalf("stop %s: %v", pid.Id, err)
 	}
 }
@@ -124,7 +64,7 @@ func stopAndWait(t *testing.T, sys *System, pid *PID) {
 // deadLetters subscribes to dead letters for the test's duration.
 func deadLetters(t *testing.T, sys *System) *recorder {
 	r := newRecorder()
-	sub := Subscribe(sys.EventStream(), func(e *DeadLetterEvent) { r.add(e) })
+	sub := Subscribe(sys.EventStream(), func(e *DeadLetterEvent) { r.Add(e) })
 	t.Cleanup(sub.Unsubscribe)
 	return r
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // lifecycleNames maps lifecycle messages to names for order assertions.
@@ -39,9 +41,9 @@ func TestLifecycleOrder(t *testing.T) {
 	rec := newRecorder()
 	pid := sys.Spawn(PropsFromFunc(recordAll(rec)))
 	sys.Send(pid, "hello")
-	rec.waitLen(t, 2)
+	rec.WaitLen(t, 2)
 	stopAndWait(t, sys, pid)
-	got := names(rec.snapshot())
+	got := names(rec.Snapshot())
 	want := []string{"started", "hello", "stopping", "stopped"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("lifecycle = %v, want %v", got, want)
@@ -60,7 +62,7 @@ func TestStopDropsQueuedMessagesPoisonProcessesThem(t *testing.T) {
 				close(entered)
 				<-gate
 			}
-			rec.add(m)
+			rec.Add(m)
 		}
 	}
 
@@ -73,8 +75,8 @@ func TestStopDropsQueuedMessagesPoisonProcessesThem(t *testing.T) {
 	sys.Send(pid, "queued-2")
 	sys.Stop(pid)
 	close(gate)
-	eventually(t, "both queued messages to be dead letters", func() bool { return len(dl.snapshot()) >= 2 })
-	if got := names(rec.snapshot()); !reflect.DeepEqual(got, []string{"block"}) {
+	testkit.Eventually(t, "both queued messages to be dead letters", func() bool { return len(dl.Snapshot()) >= 2 })
+	if got := names(rec.Snapshot()); !reflect.DeepEqual(got, []string{"block"}) {
 		t.Fatalf("processed %v, want only the message in progress", got)
 	}
 
@@ -84,10 +86,10 @@ func TestStopDropsQueuedMessagesPoisonProcessesThem(t *testing.T) {
 	for i := range 5 {
 		sys.Send(pid2, fmt.Sprintf("m%d", i))
 	}
-	if err := sys.PoisonAndWait(testContext(t), pid2); err != nil {
+	if err := sys.PoisonAndWait(testkit.Context(t), pid2); err != nil {
 		t.Fatal(err)
 	}
-	got := names(rec2.snapshot())
+	got := names(rec2.Snapshot())
 	want := []string{"started", "m0", "m1", "m2", "m3", "m4", "stopping", "stopped"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("poisoned actor saw %v, want %v", got, want)
@@ -96,7 +98,7 @@ func TestStopDropsQueuedMessagesPoisonProcessesThem(t *testing.T) {
 
 func TestStopAndWaitOfUnknownPIDSucceeds(t *testing.T) {
 	sys := newSystem(t)
-	if err := sys.StopAndWait(testContext(t), NewPID(LocalAddress, "ghost")); err != nil {
+	if err := sys.StopAndWait(testkit.Context(t), NewPID(LocalAddress, "ghost")); err != nil {
 		t.Fatalf("StopAndWait(ghost) = %v", err)
 	}
 }
@@ -117,30 +119,30 @@ func TestWatchUnwatchAndTerminated(t *testing.T) {
 		case string:
 			c.Respond(m)
 		case *Terminated:
-			rec.add(m)
+			rec.Add(m)
 		}
 	}))
 	// Round trips order the watch requests before the stops below.
-	if _, err := sys.Request(testContext(t), watcher, "sync"); err != nil {
+	if _, err := sys.Request(testkit.Context(t), watcher, "sync"); err != nil {
 		t.Fatal(err)
 	}
-	got := rec.waitLen(t, 1)
+	got := rec.WaitLen(t, 1)
 	if n := lifecycleName(got[0]); n != "terminated never-existed TERMINATED_REASON_NOT_FOUND" {
 		t.Fatalf("first Terminated = %s", n)
 	}
 	stopAndWait(t, sys, other)
 	stopAndWait(t, sys, target)
-	got = rec.waitLen(t, 2)
+	got = rec.WaitLen(t, 2)
 	if n := lifecycleName(got[1]); n != "terminated "+target.Id+" TERMINATED_REASON_STOPPED" {
 		t.Fatalf("second Terminated = %s", n)
 	}
 	// Nothing for the unwatched actor: a further round trip lets any stray
 	// Terminated arrive before we look.
-	if _, err := sys.Request(testContext(t), watcher, "sync"); err != nil {
+	if _, err := sys.Request(testkit.Context(t), watcher, "sync"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(rec.snapshot()); n != 2 {
-		t.Fatalf("got %d Terminated messages, want 2: %v", n, names(rec.snapshot()))
+	if n := len(rec.Snapshot()); n != 2 {
+		t.Fatalf("got %d Terminated messages, want 2: %v", n, names(rec.Snapshot()))
 	}
 }
 
@@ -150,7 +152,7 @@ func TestChildrenStopBeforeTheirParent(t *testing.T) {
 	child := func(name string) *Props {
 		return PropsFromFunc(func(c Context) {
 			if _, ok := c.Message().(*Stopped); ok {
-				rec.add(name + " stopped")
+				rec.Add(name + " stopped")
 			}
 		})
 	}
@@ -171,17 +173,17 @@ func TestChildrenStopBeforeTheirParent(t *testing.T) {
 					c.Spawn(child("grandchild"))
 				}
 				if _, ok := c.Message().(*Stopped); ok {
-					rec.add("c stopped")
+					rec.Add("c stopped")
 				}
 			}))
 			kids = []*PID{a, b, grand}
 		case string:
 			c.Respond(len(c.Children()))
 		case *Stopped:
-			rec.add("parent stopped")
+			rec.Add("parent stopped")
 		}
 	}))
-	n, err := sys.Request(testContext(t), parent, "count")
+	n, err := sys.Request(testkit.Context(t), parent, "count")
 	if err != nil || n != 3 {
 		t.Fatalf("children = %v, %v; want 3", n, err)
 	}
@@ -189,7 +191,7 @@ func TestChildrenStopBeforeTheirParent(t *testing.T) {
 		t.Fatalf("named child id = %q, want %q", kids[1].Id, parent.Id+"/b")
 	}
 	stopAndWait(t, sys, parent)
-	got := names(rec.snapshot())
+	got := names(rec.Snapshot())
 	if len(got) != 5 || got[4] != "parent stopped" {
 		t.Fatalf("stop order = %v, want every descendant before the parent", got)
 	}
@@ -213,14 +215,14 @@ func TestReceiveTimeout(t *testing.T) {
 		case *Started:
 			c.SetReceiveTimeout(20 * time.Millisecond)
 		case *ReceiveTimeout:
-			rec.add("timeout")
+			rec.Add("timeout")
 			c.CancelReceiveTimeout()
 		case string:
 			c.Respond(c.ReceiveTimeout())
 		}
 	}))
-	rec.waitLen(t, 1)
-	d, err := sys.Request(testContext(t), pid, "timeout?")
+	rec.WaitLen(t, 1)
+	d, err := sys.Request(testkit.Context(t), pid, "timeout?")
 	if err != nil || d != time.Duration(0) {
 		t.Fatalf("ReceiveTimeout after cancel = %v, %v; want 0", d, err)
 	}
@@ -238,7 +240,7 @@ func TestReceiveTimeoutIgnoresNonInfluencingMessages(t *testing.T) {
 		case *Started:
 			c.SetReceiveTimeout(30 * time.Millisecond)
 		case *ReceiveTimeout:
-			rec.add("timeout")
+			rec.Add("timeout")
 		}
 	}))
 	// A stream of ticks more frequent than the timeout does not hold it off.
@@ -255,7 +257,7 @@ func TestReceiveTimeoutIgnoresNonInfluencingMessages(t *testing.T) {
 			}
 		}
 	}()
-	rec.waitLen(t, 1)
+	rec.WaitLen(t, 1)
 	close(stop)
 	<-done
 }
@@ -293,7 +295,7 @@ func TestBecomeAndStackedBehaviours(t *testing.T) {
 	pid := sys.Spawn(PropsFromFunc(base))
 	ask := func(m string) any {
 		t.Helper()
-		r, err := sys.Request(testContext(t), pid, m)
+		r, err := sys.Request(testkit.Context(t), pid, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,13 +331,13 @@ func TestStashAndUnstashAllKeepOrder(t *testing.T) {
 		case !open:
 			c.Stash()
 		default:
-			rec.add(m)
+			rec.Add(m)
 		}
 	}))
 	for _, m := range []string{"1", "2", "3", "open", "4"} {
 		sys.Send(pid, m)
 	}
-	got := names(rec.waitLen(t, 4))
+	got := names(rec.WaitLen(t, 4))
 	if !reflect.DeepEqual(got, []string{"1", "2", "3", "4"}) {
 		t.Fatalf("order = %v, want stashed messages first, in order", got)
 	}
@@ -351,10 +353,10 @@ func TestStashedMessagesBecomeDeadLettersOnStop(t *testing.T) {
 	}))
 	sys.Send(pid, "kept-1")
 	sys.Send(pid, "kept-2")
-	if err := sys.PoisonAndWait(testContext(t), pid); err != nil {
+	if err := sys.PoisonAndWait(testkit.Context(t), pid); err != nil {
 		t.Fatal(err)
 	}
-	got := dl.waitLen(t, 2)
+	got := dl.WaitLen(t, 2)
 	for _, g := range got[:2] {
 		if e := g.(*DeadLetterEvent); e.PID.Id != pid.Id {
 			t.Fatalf("dead letter for %v", e.PID)
@@ -389,7 +391,7 @@ func TestReenterAfterRunsOnTheActorWithTheOriginalSender(t *testing.T) {
 		}
 	}))
 	first := sys.RequestFuture(front, &ping{n: 1}, time.Minute)
-	second, err := sys.Request(testContext(t), front, &ping{n: 2})
+	second, err := sys.Request(testkit.Context(t), front, &ping{n: 2})
 	if err != nil || second.(*pong).n != 20 {
 		t.Fatalf("second = %v, %v", second, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // gated blocks in Receive on "block" until the gate opens, and records the
@@ -19,7 +21,7 @@ func gated(entered, gate chan struct{}, rec *recorder) ReceiveFunc {
 				<-gate
 				return
 			}
-			rec.add(m)
+			rec.Add(m)
 		}
 	}
 }
@@ -43,13 +45,13 @@ func TestBoundedMailboxDropPolicy(t *testing.T) {
 		t.Fatalf("request to a full mailbox: err = %v, want ErrDeadLetter and ErrMailboxFull", err)
 	}
 	close(gate)
-	got := rec.waitLen(t, 4)
+	got := rec.WaitLen(t, 4)
 	for i, g := range got[:4] {
 		if g != fmt.Sprint(i) {
 			t.Fatalf("kept %v, want the first four", got)
 		}
 	}
-	drops := dl.waitLen(t, 3)
+	drops := dl.WaitLen(t, 3)
 	for _, d := range drops[:3] {
 		if e := d.(*DeadLetterEvent); !errors.Is(e.Reason, ErrMailboxFull) {
 			t.Fatalf("dead letter reason = %v, want ErrMailboxFull", e.Reason)
@@ -73,10 +75,10 @@ func TestBoundedMailboxBlockPolicy(t *testing.T) {
 		}
 	}()
 	mb := &pid.ref.Load().p.(*actorContext).mb
-	eventually(t, "the sender to block on the full mailbox", func() bool { return mb.waiters.Load() > 0 })
+	testkit.Eventually(t, "the sender to block on the full mailbox", func() bool { return mb.waiters.Load() > 0 })
 	close(gate)
 	<-sent
-	got := rec.waitLen(t, n)
+	got := rec.WaitLen(t, n)
 	for i, g := range got {
 		if g != fmt.Sprint(i) {
 			t.Fatalf("message %d = %v: lost or reordered", i, g)
@@ -99,7 +101,7 @@ func TestBlockedSendersAreReleasedWhenTheActorStops(t *testing.T) {
 	sys.Stop(pid)
 	close(gate)
 	wg.Wait() // would hang if a blocked sender were never released
-	eventually(t, "every message to be dead-lettered", func() bool { return len(dl.snapshot()) >= 4 })
+	testkit.Eventually(t, "every message to be dead-lettered", func() bool { return len(dl.Snapshot()) >= 4 })
 }
 
 func TestIdleActorsHoldNoGoroutines(t *testing.T) {
@@ -109,13 +111,13 @@ func TestIdleActorsHoldNoGoroutines(t *testing.T) {
 		pids = append(pids, sys.Spawn(PropsFromFunc(echo)))
 	}
 	for _, pid := range pids {
-		if _, err := sys.Request(testContext(t), pid, &ping{}); err != nil {
+		if _, err := sys.Request(testkit.Context(t), pid, &ping{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// goleak's check at the end of the package would catch leaks; here we
 	// check that idle actors are not parked on goroutines while alive.
-	eventually(t, "mailbox goroutines to finish", func() bool {
+	testkit.Eventually(t, "mailbox goroutines to finish", func() bool {
 		for _, pid := range pids {
 			if pid.ref.Load().p.(*actorContext).mb.status.Load() != mailboxIdle {
 				return false
@@ -152,7 +154,7 @@ func TestManyProducersOneConsumerUnderLoad(t *testing.T) {
 	}
 	select {
 	case <-done:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Timeout):
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("received %d of %d", count, producers*each)

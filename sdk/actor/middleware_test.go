@@ -5,6 +5,8 @@ import (
 	"maps"
 	"reflect"
 	"testing"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestReceiverMiddlewareWrapsReceiveInOrder(t *testing.T) {
@@ -14,9 +16,9 @@ func TestReceiverMiddlewareWrapsReceiveInOrder(t *testing.T) {
 		return func(next ReceiveFunc) ReceiveFunc {
 			return func(c Context) {
 				if _, ok := c.Message().(string); ok {
-					rec.add(name + " before")
+					rec.Add(name + " before")
 					next(c)
-					rec.add(name + " after")
+					rec.Add(name + " after")
 					return
 				}
 				next(c)
@@ -34,12 +36,12 @@ func TestReceiverMiddlewareWrapsReceiveInOrder(t *testing.T) {
 	}
 	pid := sys.Spawn(PropsFromFunc(func(c Context) {
 		if m, ok := c.Message().(string); ok {
-			rec.add("receive " + m)
+			rec.Add("receive " + m)
 		}
 	}, WithReceiverMiddleware(mw("outer"), mw("inner"), filter)))
 	sys.Send(pid, "secret")
 	sys.Send(pid, "x")
-	got := names(rec.waitLen(t, 9))
+	got := names(rec.WaitLen(t, 9))
 	want := []string{
 		"outer before", "inner before", "inner after", "outer after",
 		"outer before", "inner before", "receive x", "inner after", "outer after",
@@ -72,7 +74,7 @@ func TestSenderMiddlewareAddsHeaders(t *testing.T) {
 			c.ReenterAfter(f, func(res any, err error) { c.Respond(res) })
 		}
 	}, WithSenderMiddleware(tracing)))
-	got, err := sys.Request(testContext(t), front, &ping{})
+	got, err := sys.Request(testkit.Context(t), front, &ping{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestPropsWithAddsOptionsToACopy(t *testing.T) {
 		return func(next ReceiveFunc) ReceiveFunc {
 			return func(c Context) {
 				if _, ok := c.Message().(string); ok {
-					rec.add(name)
+					rec.Add(name)
 				}
 				next(c)
 			}
@@ -120,16 +122,16 @@ func TestPropsWithAddsOptionsToACopy(t *testing.T) {
 	}
 	base := PropsFromFunc(func(c Context) {
 		if _, ok := c.Message().(string); ok {
-			rec.add("receive")
+			rec.Add("receive")
 		}
 	}, WithReceiverMiddleware(tag("base")))
 	derived := base.With(WithReceiverMiddleware(tag("added")), WithMailbox(MailboxConfig{Capacity: 4}))
 	sys.Send(sys.Spawn(derived), "x")
-	if got := names(rec.waitLen(t, 3)); !reflect.DeepEqual(got, []string{"base", "added", "receive"}) {
+	if got := names(rec.WaitLen(t, 3)); !reflect.DeepEqual(got, []string{"base", "added", "receive"}) {
 		t.Fatalf("derived props ran %v", got)
 	}
 	sys.Send(sys.Spawn(base), "y")
-	if got := names(rec.waitLen(t, 5))[3:]; !reflect.DeepEqual(got, []string{"base", "receive"}) {
+	if got := names(rec.WaitLen(t, 5))[3:]; !reflect.DeepEqual(got, []string{"base", "receive"}) {
 		t.Fatalf("the original props changed: %v", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // fakeRemote stands in for a transport: it records what it is asked to
@@ -69,7 +71,7 @@ func TestAddressResolversRouteNonLocalPIDs(t *testing.T) {
 	if _, err := sys.Request(ctx, NewPID("10.0.0.1:1", "y"), "hi"); !errors.Is(err, ErrDeadLetter) {
 		t.Fatalf("request to an unresolved address: %v", err)
 	}
-	dl.waitLen(t, 1)
+	dl.WaitLen(t, 1)
 
 	// Local PIDs still resolve locally, under either address.
 	pid := sys.Spawn(PropsFromFunc(echo))
@@ -77,7 +79,7 @@ func TestAddressResolversRouteNonLocalPIDs(t *testing.T) {
 		t.Fatalf("new PID address = %q", pid.Address)
 	}
 	for _, addr := range []string{"127.0.0.1:7000", LocalAddress} {
-		if _, err := sys.Request(testContext(t), NewPID(addr, pid.Id), &ping{}); err != nil {
+		if _, err := sys.Request(testkit.Context(t), NewPID(addr, pid.Id), &ping{}); err != nil {
 			t.Fatalf("request via %s: %v", addr, err)
 		}
 	}
@@ -131,7 +133,7 @@ func TestGoroutineDispatcher(t *testing.T) {
 	pid := sys.Spawn(PropsFromFunc(echo, WithDispatcher(NewGoroutineDispatcher(2))))
 	for i := range 10 {
 		sys.Send(pid, "noise")
-		if r, err := sys.Request(testContext(t), pid, &ping{n: i}); err != nil || r.(*pong).n != i {
+		if r, err := sys.Request(testkit.Context(t), pid, &ping{n: i}); err != nil || r.(*pong).n != i {
 			t.Fatalf("request %d: %v %v", i, r, err)
 		}
 	}
@@ -141,7 +143,7 @@ func TestEscalationPastTheTopStopsTheActor(t *testing.T) {
 	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(1, 0, func(any) Directive { return DirectiveEscalate })})
 	pid := sys.Spawn(counterProps(nil))
 	sys.Send(pid, "boom")
-	eventually(t, "the actor to stop", func() bool { return sys.Registry().Count() == 0 })
+	testkit.Eventually(t, "the actor to stop", func() bool { return sys.Registry().Count() == 0 })
 }
 
 func TestFutureAccessorsAndStop(t *testing.T) {
@@ -167,24 +169,24 @@ func TestFutureAccessorsAndStop(t *testing.T) {
 }
 
 func TestContextAccessors(t *testing.T) {
-	h := newCaptureHandler()
+	h := testkit.NewLogs()
 	sys := newSystem(t, Config{Logger: slog.New(h)})
 	rec := newRecorder()
 	parent := sys.Spawn(PropsFromFunc(func(c Context) {
 		if _, ok := c.Message().(*Started); ok {
 			c.Spawn(PropsFromFunc(func(c Context) {
 				if _, ok := c.Message().(*Started); ok {
-					rec.add(c.Parent())
+					rec.Add(c.Parent())
 					c.Logger().Info("child started")
 				}
 			}))
 		}
 	}))
-	got := rec.waitLen(t, 1)[0].(*PID)
+	got := rec.WaitLen(t, 1)[0].(*PID)
 	if !got.Equal(parent) {
 		t.Fatalf("Parent() = %v, want %v", got, parent)
 	}
-	eventually(t, "the child's log line", func() bool { return h.count("child started pid="+parent.Id+"/") == 1 })
+	testkit.Eventually(t, "the child's log line", func() bool { return h.Count("child started pid="+parent.Id+"/") == 1 })
 	if sys.Logger() == nil {
 		t.Fatal("no system logger")
 	}

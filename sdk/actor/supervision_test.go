@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // counter counts "inc" messages, panics on "boom" and answers "get".
@@ -17,7 +19,7 @@ func (a *counter) Receive(c Context) {
 	switch m := c.Message().(type) {
 	case *Started:
 		if a.started != nil {
-			a.started.add(c.Self().Id)
+			a.started.Add(c.Self().Id)
 		}
 	case string:
 		switch m {
@@ -38,14 +40,14 @@ func counterProps(started *recorder, opts ...PropsOption) *Props {
 // supervisorEvents records supervisor decisions.
 func supervisorEvents(t *testing.T, sys *System) *recorder {
 	r := newRecorder()
-	sub := Subscribe(sys.EventStream(), func(e *SupervisorEvent) { r.add(e) })
+	sub := Subscribe(sys.EventStream(), func(e *SupervisorEvent) { r.Add(e) })
 	t.Cleanup(sub.Unsubscribe)
 	return r
 }
 
 func get(t *testing.T, sys *System, pid *PID) int {
 	t.Helper()
-	r, err := sys.Request(testContext(t), pid, "get")
+	r, err := sys.Request(testkit.Context(t), pid, "get")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +69,10 @@ func TestPanicRestartsWithFreshState(t *testing.T) {
 	if n := get(t, sys, pid); n != 1 {
 		t.Fatalf("count after restart = %d, want 1 (fresh state plus the queued inc)", n)
 	}
-	if got := len(started.waitLen(t, 2)); got != 2 {
+	if got := len(started.WaitLen(t, 2)); got != 2 {
 		t.Fatalf("Started %d times, want 2", got)
 	}
-	ev := events.waitLen(t, 1)[0].(*SupervisorEvent)
+	ev := events.WaitLen(t, 1)[0].(*SupervisorEvent)
 	if ev.Directive != DirectiveRestart || !ev.Child.Equal(pid) || ev.Reason.(error).Error() != "boom" {
 		t.Fatalf("event = %+v", ev)
 	}
@@ -99,11 +101,11 @@ func TestStopDirective(t *testing.T) {
 			c.Watch(child)
 			c.Send(child, "boom")
 		case *Terminated:
-			rec.add(m)
+			rec.Add(m)
 		}
 	}, WithSupervisor(OneForOneStrategy(10, time.Minute, func(any) Directive { return DirectiveStop }))))
 	_ = parent
-	term := rec.waitLen(t, 1)[0].(*Terminated)
+	term := rec.WaitLen(t, 1)[0].(*Terminated)
 	if term.Reason != ReasonStopped {
 		t.Fatalf("Terminated = %v", term)
 	}
@@ -116,7 +118,7 @@ func TestRestartLimitStopsTheChild(t *testing.T) {
 	for range 3 {
 		sys.Send(pid, "boom")
 	}
-	got := events.waitLen(t, 3)
+	got := events.WaitLen(t, 3)
 	var directives []Directive
 	for _, e := range got {
 		directives = append(directives, e.(*SupervisorEvent).Directive)
@@ -125,7 +127,7 @@ func TestRestartLimitStopsTheChild(t *testing.T) {
 	if !reflect.DeepEqual(directives, want) {
 		t.Fatalf("directives = %v, want %v", directives, want)
 	}
-	eventually(t, "the child to stop", func() bool { return sys.Registry().Count() == 0 })
+	testkit.Eventually(t, "the child to stop", func() bool { return sys.Registry().Count() == 0 })
 }
 
 func TestEscalateReachesTheGrandparent(t *testing.T) {
@@ -148,15 +150,15 @@ func TestEscalateReachesTheGrandparent(t *testing.T) {
 		}
 	}, WithSupervisor(OneForOneStrategy(10, time.Minute, func(any) Directive { return DirectiveEscalate }))))
 	<-ready
-	started.waitLen(t, 1)
+	started.WaitLen(t, 1)
 	sys.Send(child, "boom")
-	got := events.waitLen(t, 2)
+	got := events.WaitLen(t, 2)
 	first, second := got[0].(*SupervisorEvent), got[1].(*SupervisorEvent)
 	if first.Directive != DirectiveEscalate || second.Directive != DirectiveRestart || !second.Child.Equal(middle) {
 		t.Fatalf("events = %+v, %+v; want escalate by middle, then middle restarted", first, second)
 	}
 	// The restarted middle actor spawned a new child.
-	started.waitLen(t, 2)
+	started.WaitLen(t, 2)
 }
 
 func TestAllForOneRestartsSiblings(t *testing.T) {
@@ -169,13 +171,13 @@ func TestAllForOneRestartsSiblings(t *testing.T) {
 		}
 	}, WithSupervisor(AllForOneStrategy(10, time.Minute, DefaultDecider))))
 	pids := <-kids
-	started.waitLen(t, 2)
+	started.WaitLen(t, 2)
 	sys.Send(pids[1], "inc")
 	if n := get(t, sys, pids[1]); n != 1 {
 		t.Fatalf("sibling count = %d", n)
 	}
 	sys.Send(pids[0], "boom")
-	started.waitLen(t, 4)
+	started.WaitLen(t, 4)
 	if n := get(t, sys, pids[1]); n != 0 {
 		t.Fatalf("sibling count after all-for-one restart = %d, want 0", n)
 	}
@@ -191,11 +193,11 @@ func TestExponentialBackoffRestartsAfterDelay(t *testing.T) {
 	sys := newSystem(t, Config{SupervisorStrategy: s})
 	started := newRecorder()
 	pid := sys.Spawn(counterProps(started))
-	started.waitLen(t, 1)
+	started.WaitLen(t, 1)
 	sys.Send(pid, "inc")
 	sys.Send(pid, "boom")
 	sys.Send(pid, "boom") // queued: processed after the delayed restart
-	started.waitLen(t, 3)
+	started.WaitLen(t, 3)
 	if n := get(t, sys, pid); n != 0 {
 		t.Fatalf("count after backoff restarts = %d", n)
 	}
@@ -209,11 +211,11 @@ func TestPanicInStartedIsSupervised(t *testing.T) {
 			panic("cannot start")
 		}
 	}))
-	got := events.waitLen(t, 4)
+	got := events.WaitLen(t, 4)
 	if d := got[3].(*SupervisorEvent).Directive; d != DirectiveStop {
 		t.Fatalf("after 3 restarts the directive was %v, want stop", d)
 	}
-	eventually(t, "the actor to stop", func() bool { return sys.Registry().Count() == 0 })
+	testkit.Eventually(t, "the actor to stop", func() bool { return sys.Registry().Count() == 0 })
 }
 
 func TestPanicWhileStoppingDoesNotStopTheStop(t *testing.T) {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestShutdownStopsEveryActorAndFailsFutures(t *testing.T) {
@@ -21,11 +22,11 @@ func TestShutdownStopsEveryActorAndFailsFutures(t *testing.T) {
 		case *Started:
 			c.Spawn(PropsFromFunc(func(c Context) {
 				if _, ok := c.Message().(*Stopped); ok {
-					stopped.add("child")
+					stopped.Add("child")
 				}
 			}))
 		case *Stopped:
-			stopped.add("parent")
+			stopped.Add("parent")
 		}
 	})
 	for range 10 {
@@ -40,13 +41,13 @@ func TestShutdownStopsEveryActorAndFailsFutures(t *testing.T) {
 		}
 	}))
 	pending := sys.RequestFuture(silent, "never answered", time.Hour)
-	if _, err := sys.Request(testContext(t), silent, "sync"); err != nil {
+	if _, err := sys.Request(testkit.Context(t), silent, "sync"); err != nil {
 		t.Fatal(err)
 	}
-	if err := sys.Shutdown(testContext(t)); err != nil {
+	if err := sys.Shutdown(testkit.Context(t)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(stopped.snapshot()); n != 20 {
+	if n := len(stopped.Snapshot()); n != 20 {
 		t.Fatalf("%d actors got Stopped, want 20", n)
 	}
 	if n := sys.Registry().Count(); n != 0 {
@@ -58,7 +59,7 @@ func TestShutdownStopsEveryActorAndFailsFutures(t *testing.T) {
 	if _, err := sys.SpawnNamed(props, "late"); !errors.Is(err, ErrSystemShutdown) {
 		t.Fatalf("spawn after shutdown: err = %v, want ErrSystemShutdown", err)
 	}
-	if err := sys.Shutdown(testContext(t)); err != nil {
+	if err := sys.Shutdown(testkit.Context(t)); err != nil {
 		t.Fatalf("second shutdown: %v", err)
 	}
 }
@@ -84,103 +85,54 @@ func TestShutdownHonoursItsContext(t *testing.T) {
 		t.Fatalf("shutdown with a stuck actor: err = %v", err)
 	}
 	close(gate)
-	if err := sys.Shutdown(testContext(t)); err != nil {
+	if err := sys.Shutdown(testkit.Context(t)); err != nil {
 		t.Fatalf("shutdown once unstuck: %v", err)
 	}
 }
 
-// captureHandler records log lines as "message key=value ...".
-type captureHandler struct {
-	*captured
-	attrs []slog.Attr
-}
-
-type captured struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func newCaptureHandler() *captureHandler { return &captureHandler{captured: &captured{}} }
-
-func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
-	line := r.Message
-	add := func(a slog.Attr) bool {
-		line += " " + a.Key + "=" + a.Value.String()
-		return true
-	}
-	for _, a := range h.attrs {
-		add(a)
-	}
-	r.Attrs(add)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.lines = append(h.lines, line)
-	return nil
-}
-
-func (h *captureHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &captureHandler{captured: h.captured, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
-}
-
-func (h *captureHandler) WithGroup(string) slog.Handler { return h }
-
-func (h *captured) count(prefix string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, l := range h.lines {
-		if strings.HasPrefix(l, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
 func TestDeadLetterLogIsThrottled(t *testing.T) {
-	h := newCaptureHandler()
+	h := testkit.NewLogs()
 	now := time.Unix(0, 0)
 	l := &deadLetterLogger{logger: slog.New(h), interval: time.Second, burst: 3, now: func() time.Time { return now }}
 	ev := &DeadLetterEvent{PID: NewPID(LocalAddress, "nobody"), Message: "x", Reason: ErrDeadLetter}
 	for range 50 {
 		l.handle(ev)
 	}
-	if n := h.count("actor: dead letter "); n != 3 {
+	if n := h.Count("actor: dead letter "); n != 3 {
 		t.Fatalf("logged %d dead letters in one interval, want 3", n)
 	}
-	if n := h.count("actor: dead letters suppressed"); n != 0 {
+	if n := h.Count("actor: dead letters suppressed"); n != 0 {
 		t.Fatalf("summary logged before the interval ended")
 	}
 	now = now.Add(2 * time.Second)
 	l.handle(ev)
-	if n := h.count("actor: dead letters suppressed count=47 "); n != 1 {
-		t.Fatalf("summary lines: %v", h.lines)
+	if n := h.Count("actor: dead letters suppressed count=47 "); n != 1 {
+		t.Fatalf("summary lines: %v", h.Lines())
 	}
-	if n := h.count("actor: dead letter "); n != 4 {
-		t.Fatalf("the first dead letter of a new interval was not logged: %v", h.lines)
+	if n := h.Count("actor: dead letter "); n != 4 {
+		t.Fatalf("the first dead letter of a new interval was not logged: %v", h.Lines())
 	}
 
 	// Wired into a system, the burst applies to real dead letters.
-	h2 := newCaptureHandler()
+	h2 := testkit.NewLogs()
 	sys := newSystem(t, Config{Logger: slog.New(h2), DeadLetterLogBurst: 2, DeadLetterLogInterval: time.Hour})
 	dl := deadLetters(t, sys)
 	for range 10 {
 		sys.Send(NewPID(LocalAddress, "nobody"), "x")
 	}
-	dl.waitLen(t, 10)
-	if n := h2.count("actor: dead letter "); n != 2 {
+	dl.WaitLen(t, 10)
+	if n := h2.Count("actor: dead letter "); n != 2 {
 		t.Fatalf("system logged %d dead letters, want its burst of 2", n)
 	}
 }
 
 func TestDeadLetterLoggingCanBeTurnedOff(t *testing.T) {
-	h := newCaptureHandler()
+	h := testkit.NewLogs()
 	sys := newSystem(t, Config{Logger: slog.New(h), DeadLetterLogBurst: -1})
 	dl := deadLetters(t, sys)
 	sys.Send(NewPID(LocalAddress, "nobody"), "x")
-	dl.waitLen(t, 1)
-	if n := h.count("actor: dead letter"); n != 0 {
+	dl.WaitLen(t, 1)
+	if n := h.Count("actor: dead letter"); n != 0 {
 		t.Fatalf("logged %d dead letters with logging off", n)
 	}
 }

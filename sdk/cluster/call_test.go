@@ -13,6 +13,7 @@ import (
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
 	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // The names of a member's cluster processes, fixed by the protocol.
@@ -46,7 +47,7 @@ func TestGrainCallsKeepTheCallersHeaderOnly(t *testing.T) {
 		// The first call goes through the owner, the second (usually) from
 		// the cache straight to the activation: the grain sees the same.
 		for range 2 {
-			res, err := client.Cluster.Request(testContext(t), id, msg)
+			res, err := client.Cluster.Request(testkit.Context(t), id, msg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +67,7 @@ func TestCallersLearnActivationsFromOwners(t *testing.T) {
 		id := fmt.Sprint("learn-", i)
 		ask(t, n.Cluster, id)
 		before := metrics.hits.Load()
-		eventually(t, n.Name+" to cache "+id, func() bool {
+		testkit.Eventually(t, n.Name+" to cache "+id, func() bool {
 			ask(t, n.Cluster, id)
 			return metrics.hits.Load() > before
 		})
@@ -93,7 +94,7 @@ func TestCacheTakesOnlyNoticesOfMembers(t *testing.T) {
 	}
 
 	// A notice about a member's activation is taken.
-	pid, err := f.Members()[0].Cluster.Get(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "noticed"})
+	pid, err := f.Members()[0].Cluster.Get(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: "noticed"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestCacheTakesOnlyNoticesOfMembers(t *testing.T) {
 	}
 
 	// Anything else is a dead letter, which a request learns at once.
-	if _, err := client.System.Request(testContext(t), cache, wrapperspb.String("hello")); !errors.Is(err, actor.ErrDeadLetter) {
+	if _, err := client.System.Request(testkit.Context(t), cache, wrapperspb.String("hello")); !errors.Is(err, actor.ErrDeadLetter) {
 		t.Fatalf("request to the cache process: %v, want a dead letter", err)
 	}
 }
@@ -122,7 +123,7 @@ func TestIdentityActorRefusesWhatIsNotAGrainCall(t *testing.T) {
 			"troupe-cluster-kind": "counter", "troupe-cluster-id": "x", "troupe-cluster-topology": "not-hex",
 		}},
 	} {
-		_, err := client.System.Request(testContext(t), identity, msg)
+		_, err := client.System.Request(testkit.Context(t), identity, msg)
 		var dl *actor.DeadLetterError
 		if !errors.As(err, &dl) || !strings.Contains(err.Error(), "identity actor") {
 			t.Errorf("%s: %v, want a dead letter explaining why", name, err)
@@ -130,7 +131,7 @@ func TestIdentityActorRefusesWhatIsNotAGrainCall(t *testing.T) {
 	}
 	// A call for a topology the owner does not see is answered, not
 	// delivered: the caller retries once the views agree.
-	res, err := client.System.Request(testContext(t), identity, &actor.Envelope{Message: wrapperspb.String("inc"), Header: actor.Header{
+	res, err := client.System.Request(testkit.Context(t), identity, &actor.Envelope{Message: wrapperspb.String("inc"), Header: actor.Header{
 		"troupe-cluster-kind": "counter", "troupe-cluster-id": "x", "troupe-cluster-topology": "1",
 	}})
 	resp, ok := res.(*clusterpb.ActivationResponse)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // load calls random identities from callers until stopped, counting
@@ -62,7 +63,7 @@ func startLoad(callers []*cluster.Cluster, identities, workers int, seed uint64)
 func (l *load) progress(t *testing.T, n int64) {
 	t.Helper()
 	target := l.ok.Load() + n
-	eventually(t, fmt.Sprintf("%d more successful calls", n), func() bool { return l.ok.Load() >= target })
+	testkit.Eventually(t, fmt.Sprintf("%d more successful calls", n), func() bool { return l.ok.Load() >= target })
 }
 
 func (l *load) finish(t *testing.T) {
@@ -86,7 +87,7 @@ func noDuplicates(t *testing.T, l *ledger) {
 	t.Helper()
 	// Steady state: while a topology settles an old activation may still be
 	// stopping as its successor starts; once settled, one per identity.
-	eventually(t, "one activation per identity", func() bool { return len(l.duplicates()) == 0 })
+	testkit.Eventually(t, "one activation per identity", func() bool { return len(l.duplicates()) == 0 })
 }
 
 func TestGracefulLeaveUnderLoadLosesNoCall(t *testing.T) {
@@ -122,7 +123,7 @@ func TestKilledMemberGrainsReactivateElsewhere(t *testing.T) {
 	var onVictim []cluster.ClusterIdentity
 	for i := 0; len(onVictim) < 10 && i < 1000; i++ {
 		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("k", i)}
-		pid, err := caller.Get(testContext(t), id)
+		pid, err := caller.Get(testkit.Context(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func TestKilledMemberGrainsReactivateElsewhere(t *testing.T) {
 		if got := ask(t, caller, id.ID); got != 1 {
 			t.Fatalf("%v after the kill = %d, want 1 (a new activation)", id, got)
 		}
-		pid, err := caller.Get(testContext(t), id)
+		pid, err := caller.Get(testkit.Context(t), id)
 		if err != nil || pid.Address == victim.Remote.Address() {
 			t.Fatalf("%v still at the dead member: %v (%v)", id, pid, err)
 		}
@@ -209,7 +210,7 @@ func TestHandoverTimeoutLetsOwnersAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ghost.Leave(context.Background())
-	eventually(t, "the ghost in every topology", func() bool {
+	testkit.Eventually(t, "the ghost in every topology", func() bool {
 		for _, n := range f.Members() {
 			if _, ok := n.Cluster.Topology().Member("ghost"); !ok {
 				return false
@@ -217,7 +218,7 @@ func TestHandoverTimeoutLetsOwnersAnswer(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, "the handover to time out on both members", func() bool { return metrics.timedOut.Load() >= 2 })
+	testkit.Eventually(t, "the handover to time out on both members", func() bool { return metrics.timedOut.Load() >= 2 })
 	// Identities the real members own are served (those the ghost owns
 	// cannot be, and their calls would run out of time).
 	served := 0

@@ -16,28 +16,10 @@ import (
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-const waitTimeout = 20 * time.Second
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // ledger tracks the live activations of a test's grains, cluster-wide.
 type ledger struct {
@@ -127,7 +109,7 @@ func counterKind(l *ledger, idle time.Duration) cluster.Kind {
 
 func ask(t *testing.T, c *cluster.Cluster, id string) int64 {
 	t.Helper()
-	res, err := c.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: id}, wrapperspb.String("inc"))
+	res, err := c.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: id}, wrapperspb.String("inc"))
 	if err != nil {
 		t.Fatalf("request %s: %v", id, err)
 	}
@@ -146,7 +128,7 @@ func TestActivationOnFirstCallAndLocationTransparency(t *testing.T) {
 	if n := l.activations.Load(); n != 1 {
 		t.Fatalf("%d activations, want 1", n)
 	}
-	pid, err := nodes[0].Cluster.Get(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "a"})
+	pid, err := nodes[0].Cluster.Get(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +148,7 @@ func TestConcurrentFirstCallsMakeOneActivation(t *testing.T) {
 		const callers = 60
 		for i := range callers {
 			wg.Go(func() {
-				_, err := nodes[i%len(nodes)].Cluster.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: id}, wrapperspb.String("inc"))
+				_, err := nodes[i%len(nodes)].Cluster.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: id}, wrapperspb.String("inc"))
 				if err != nil {
 					failed.Add(1)
 				}
@@ -193,7 +175,7 @@ func TestPassivationAndReactivation(t *testing.T) {
 	if got := ask(t, c, "sleepy"); got != 1 {
 		t.Fatalf("first call = %d", got)
 	}
-	eventually(t, "the idle grain to passivate", func() bool { return l.stops.Load() == 1 && l.liveCount(id) == 0 })
+	testkit.Eventually(t, "the idle grain to passivate", func() bool { return l.stops.Load() == 1 && l.liveCount(id) == 0 })
 	// The next message activates it again, with fresh state.
 	if got := ask(t, c, "sleepy"); got != 1 {
 		t.Fatalf("call after passivation = %d, want 1 (a new activation)", got)
@@ -206,7 +188,7 @@ func TestPassivationAndReactivation(t *testing.T) {
 func TestGrainErrorsAreTypedAndNotRetried(t *testing.T) {
 	f, _, metrics := counterCluster(t, 2)
 	c := f.Members()[1].Cluster
-	_, err := c.Request(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "x"}, wrapperspb.String("fail"))
+	_, err := c.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: "x"}, wrapperspb.String("fail"))
 	var ge *cluster.GrainError
 	if !errors.As(err, &ge) || ge.GetCode() != "refused" || ge.GetMessage() != "asked to fail" {
 		t.Fatalf("err = %v, want a GrainError", err)
@@ -232,7 +214,7 @@ func TestClientsCallButNeverHost(t *testing.T) {
 	if _, in := client.Cluster.Topology().Member(client.Cluster.Self().ID); in {
 		t.Fatal("the client is in the topology")
 	}
-	pid, err := client.Cluster.Get(testContext(t), cluster.ClusterIdentity{Kind: "counter", ID: "c0"})
+	pid, err := client.Cluster.Get(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: "c0"})
 	if err != nil || pid.Address == client.Remote.Address() {
 		t.Fatalf("activation %v on the client (%v)", pid, err)
 	}
@@ -243,16 +225,16 @@ func TestSendReachesAPassivatedGrainThroughAStaleCache(t *testing.T) {
 	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 30*time.Millisecond)}})
 	c := f.Members()[0].Cluster
 	id := cluster.ClusterIdentity{Kind: "counter", ID: "mailbox"}
-	if err := c.Send(testContext(t), id, wrapperspb.String("inc")); err != nil {
+	if err := c.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "passivation", func() bool { return l.stops.Load() == 1 })
+	testkit.Eventually(t, "passivation", func() bool { return l.stops.Load() == 1 })
 	// The caller's cache still points at the stopped activation: the host
 	// re-delivers the message to a new one.
-	if err := c.Send(testContext(t), id, wrapperspb.String("inc")); err != nil {
+	if err := c.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a new activation for the re-delivered message", func() bool { return l.activations.Load() == 2 })
+	testkit.Eventually(t, "a new activation for the re-delivered message", func() bool { return l.activations.Load() == 2 })
 }
 
 // onSecond places activations on the second member that hosts the kind,
@@ -273,7 +255,7 @@ func TestPlacementOnAnotherMember(t *testing.T) {
 	last := topo.Members[len(topo.Members)-1]
 	for i := range 20 {
 		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("p", i)}
-		pid, err := nodes[i%3].Cluster.Get(testContext(t), id)
+		pid, err := nodes[i%3].Cluster.Get(testkit.Context(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +264,7 @@ func TestPlacementOnAnotherMember(t *testing.T) {
 		}
 		// Every member finds the same activation.
 		for _, n := range nodes {
-			if got, err := n.Cluster.Get(testContext(t), id); err != nil || !got.Equal(pid) {
+			if got, err := n.Cluster.Get(testkit.Context(t), id); err != nil || !got.Equal(pid) {
 				t.Fatalf("%s found %v (%v), want %v", n.Name, got, err, pid)
 			}
 		}

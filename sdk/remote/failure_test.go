@@ -11,19 +11,20 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestPeerProcessKilledMidStream(t *testing.T) {
 	peer := startPeerProcess(t, "127.0.0.1:0")
 	a := startNode(t, fastConfig())
 	far := actor.NewPID(peer.address, "echo")
-	if _, err := a.sys.Request(testContext(t), far, str("hello")); err != nil {
+	if _, err := a.sys.Request(testkit.Context(t), far, str("hello")); err != nil {
 		t.Fatal(err)
 	}
-	terminated := &collector[*EndpointTerminated]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.add(e) })
+	terminated := &testkit.Recorder[*EndpointTerminated]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.Add(e) })
 	defer sub.Unsubscribe()
-	got := &collector[*actor.Terminated]{}
+	got := &testkit.Recorder[*actor.Terminated]{}
 	synced := make(chan struct{})
 	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		switch m := c.Message().(type) {
@@ -33,7 +34,7 @@ func TestPeerProcessKilledMidStream(t *testing.T) {
 		case *wrapperspb.StringValue:
 			close(synced)
 		case *actor.Terminated:
-			got.add(m)
+			got.Add(m)
 		}
 	}))
 	<-synced
@@ -53,13 +54,13 @@ func TestPeerProcessKilledMidStream(t *testing.T) {
 		}
 	}()
 	peer.kill()
-	term := got.wait(t, 1)[0]
+	term := got.WaitLen(t, 1)[0]
 	close(stop)
 	<-sent
 	if term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(far) {
 		t.Fatalf("watcher got %v, want AddressTerminated for %v", term, far)
 	}
-	if ev := terminated.wait(t, 1)[0]; ev.Address != peer.address || !errors.Is(ev.Reason, ErrEndpointTerminated) {
+	if ev := terminated.WaitLen(t, 1)[0]; ev.Address != peer.address || !errors.Is(ev.Reason, ErrEndpointTerminated) {
 		t.Fatalf("EndpointTerminated = %+v", ev)
 	}
 	// Requests to the dead peer fail (they do not hang).
@@ -105,19 +106,19 @@ func TestReconnectAfterThePeerReturns(t *testing.T) {
 	addr := freePort(t)
 	peer := startPeerProcess(t, addr)
 	cfg := fastConfig()
-	cfg.ReconnectTimeout = waitTimeout
+	cfg.ReconnectTimeout = testkit.Timeout
 	metrics := &countingMetrics{}
 	cfg.Metrics = metrics
 	a := startNode(t, cfg)
 	far := actor.NewPID(addr, "echo")
-	if _, err := a.sys.Request(testContext(t), far, str("before")); err != nil {
+	if _, err := a.sys.Request(testkit.Context(t), far, str("before")); err != nil {
 		t.Fatal(err)
 	}
 	peer.kill()
 	startPeerProcess(t, addr)
 	// The endpoint reconnects by itself; a request may be lost with the old
 	// connection, so retry until one gets through.
-	eventually(t, "a request to the restarted peer", func() bool {
+	testkit.Eventually(t, "a request to the restarted peer", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := a.sys.Request(ctx, far, str("after"))
@@ -139,10 +140,10 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 	cfg.ReconnectTimeout = time.Hour // only TerminateEndpoint ends it
 	a := startNode(t, cfg)
 	nowhere := freePort(t)
-	dl := &collector[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.add(e) })
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
 	defer sub.Unsubscribe()
-	got := &collector[*actor.Terminated]{}
+	got := &testkit.Recorder[*actor.Terminated]{}
 	watched := make(chan struct{})
 	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		switch m := c.Message().(type) {
@@ -150,7 +151,7 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 			c.Watch(actor.NewPID(nowhere, "ghost"))
 			close(watched)
 		case *actor.Terminated:
-			got.add(m)
+			got.Add(m)
 		}
 	}))
 	<-watched
@@ -158,10 +159,10 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 		a.sys.Send(actor.NewPID(nowhere, "ghost"), str("queued"))
 	}
 	a.r.TerminateEndpoint(nowhere, errors.New("member left"))
-	if term := got.wait(t, 1)[0]; term.Reason != actor.ReasonAddressTerminated {
+	if term := got.WaitLen(t, 1)[0]; term.Reason != actor.ReasonAddressTerminated {
 		t.Fatalf("Terminated = %v", term)
 	}
-	events := dl.wait(t, 10)
+	events := dl.WaitLen(t, 10)
 	for _, e := range events {
 		if e.Reason == nil || e.Reason.Error() != "member left" {
 			t.Fatalf("dead letter reason = %v, want the termination reason", e.Reason)
@@ -176,17 +177,17 @@ func TestFullSendQueueDropsToDeadLetters(t *testing.T) {
 	cfg.ReconnectTimeout = time.Hour
 	a := startNode(t, cfg)
 	nowhere := actor.NewPID(freePort(t), "ghost")
-	dl := &collector[*actor.DeadLetterEvent]{}
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
 	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) {
 		if errors.Is(e.Reason, ErrQueueFull) {
-			dl.add(e)
+			dl.Add(e)
 		}
 	})
 	defer sub.Unsubscribe()
 	for range 20 {
 		a.sys.Send(nowhere, str("x"))
 	}
-	if n := len(dl.wait(t, 12)); n < 12 {
+	if n := len(dl.WaitLen(t, 12)); n < 12 {
 		t.Fatalf("%d messages refused by a full queue of 4, want at least 12", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)

@@ -3,8 +3,6 @@ package remote
 import (
 	"context"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -21,14 +20,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// waitTimeout bounds every wait; a healthy run never gets near it.
-const waitTimeout = 20 * time.Second
-
 // node is an actor system with a started Remote.
 type node struct {
 	sys  *actor.System
 	r    *Remote
-	logs *logLines
+	logs *testkit.Logs
 }
 
 // fastConfig keeps failure handling quick in tests.
@@ -46,7 +42,7 @@ func fastConfig() Config {
 // both are shut down when the test ends.
 func startNode(t *testing.T, cfg Config) *node {
 	t.Helper()
-	logs := &logLines{}
+	logs := testkit.NewLogs()
 	sys, err := actor.NewSystem(actor.Config{Logger: slog.New(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +60,7 @@ func startNode(t *testing.T, cfg Config) *node {
 }
 
 func (n *node) stop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	if err := n.r.Shutdown(ctx); err != nil {
 		t.Errorf("remote shutdown: %v", err)
@@ -72,12 +68,6 @@ func (n *node) stop(t *testing.T) {
 	if err := n.sys.Shutdown(ctx); err != nil {
 		t.Errorf("system shutdown: %v", err)
 	}
-}
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // echo answers a StringValue with the same text, prefixed with the header
@@ -89,95 +79,3 @@ func echo(c actor.Context) {
 }
 
 func str(s string) *wrapperspb.StringValue { return wrapperspb.String(s) }
-
-// eventually polls cond until it holds or waitTimeout passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// collector gathers values sent from actors or event handlers.
-type collector[T any] struct {
-	mu    sync.Mutex
-	items []T
-}
-
-func (c *collector[T]) add(v T) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.items = append(c.items, v)
-}
-
-func (c *collector[T]) snapshot() []T {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]T(nil), c.items...)
-}
-
-func (c *collector[T]) wait(t *testing.T, n int) []T {
-	t.Helper()
-	eventually(t, "collected items", func() bool { return len(c.snapshot()) >= n })
-	return c.snapshot()
-}
-
-// logLines is a slog handler that keeps each record as one line.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-	attrs []slog.Attr
-	root  *logLines
-}
-
-func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
-
-func (l *logLines) Handle(_ context.Context, r slog.Record) error {
-	line := r.Message
-	for _, a := range l.attrs {
-		line += " " + a.String()
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		line += " " + a.String()
-		return true
-	})
-	root := l.rootLog()
-	root.mu.Lock()
-	defer root.mu.Unlock()
-	root.lines = append(root.lines, line)
-	return nil
-}
-
-func (l *logLines) rootLog() *logLines {
-	if l.root != nil {
-		return l.root
-	}
-	return l
-}
-
-func (l *logLines) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &logLines{attrs: append(append([]slog.Attr(nil), l.attrs...), attrs...), root: l.rootLog()}
-}
-
-func (l *logLines) WithGroup(string) slog.Handler { return l }
-
-// contains reports whether a logged line contains every part.
-func (l *logLines) contains(parts ...string) bool {
-	root := l.rootLog()
-	root.mu.Lock()
-	defer root.mu.Unlock()
-	for _, line := range root.lines {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 	"github.com/troupehq/troupe/sdk/remote/internal/wire"
 )
 
@@ -31,7 +32,7 @@ func dialRaw(t *testing.T, address string) *rawClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	t.Cleanup(func() {
 		cancel()
 		_ = cc.Close()
@@ -86,11 +87,11 @@ func batch(t *testing.T, msgs map[string]proto.Message) []byte {
 }
 
 // sink records the strings it receives.
-func sink(t *testing.T, n *node, name string) *collector[string] {
-	got := &collector[string]{}
+func sink(t *testing.T, n *node, name string) *testkit.Recorder[string] {
+	got := &testkit.Recorder[string]{}
 	if _, err := n.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
 		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
-			got.add(m.GetValue())
+			got.Add(m.GetValue())
 		}
 	}), name); err != nil {
 		t.Fatal(err)
@@ -108,10 +109,10 @@ func TestMalformedFramesAreDroppedAndTheStreamGoesOn(t *testing.T) {
 	c.send([]byte("definitely not protobuf"))
 	c.send([]byte{0x12, 0x7f, 0x01}) // a batch that claims more bytes than it has
 	c.send(batch(t, map[string]proto.Message{"sink": str("after the garbage")}))
-	if v := got.wait(t, 1)[0]; v != "after the garbage" {
+	if v := got.WaitLen(t, 1)[0]; v != "after the garbage" {
 		t.Fatalf("got %q", v)
 	}
-	if !b.logs.contains("dropped a malformed frame") {
+	if !b.logs.Contains("dropped a malformed frame") {
 		t.Fatal("malformed frames were not logged")
 	}
 }
@@ -121,18 +122,18 @@ func TestOversizedMessageFromAPeerIsRefusedAlone(t *testing.T) {
 	cfg.MaxMessageSize = 1 << 10
 	b := startNode(t, cfg)
 	got := sink(t, b, "sink")
-	dl := &collector[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.add(e) })
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
 	defer sub.Unsubscribe()
 	c := dialRaw(t, b.r.Address())
 	c.hello(protocolVersion)
 	// This peer ignores the limit the Welcome announced.
 	c.send(batch(t, map[string]proto.Message{"sink": str(strings.Repeat("x", 2<<10))}))
 	c.send(batch(t, map[string]proto.Message{"sink": str("small")}))
-	if v := got.wait(t, 1)[0]; v != "small" {
+	if v := got.WaitLen(t, 1)[0]; v != "small" {
 		t.Fatalf("got %q", v)
 	}
-	e := dl.wait(t, 1)[0]
+	e := dl.WaitLen(t, 1)[0]
 	u, ok := e.Message.(UndecodedMessage)
 	if !errors.Is(e.Reason, ErrMessageTooLarge) || !ok || u.TypeName != "google.protobuf.StringValue" {
 		t.Fatalf("dead letter = %+v", e)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 func TestRequestAcrossTheWire(t *testing.T) {
@@ -27,7 +28,7 @@ func TestRequestAcrossTheWire(t *testing.T) {
 	}
 	far := actor.NewPID(b.r.Address(), "echo")
 	for i := range 50 {
-		reply, err := a.sys.Request(testContext(t), far, str(fmt.Sprint(i)))
+		reply, err := a.sys.Request(testkit.Context(t), far, str(fmt.Sprint(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +37,7 @@ func TestRequestAcrossTheWire(t *testing.T) {
 		}
 	}
 	// Headers travel with the message.
-	reply, err := a.sys.Request(testContext(t), far, &actor.Envelope{Message: str("x"), Header: actor.Header{"prefix": "hdr:"}})
+	reply, err := a.sys.Request(testkit.Context(t), far, &actor.Envelope{Message: str("x"), Header: actor.Header{"prefix": "hdr:"}})
 	if err != nil || reply.(*wrapperspb.StringValue).GetValue() != "hdr:x" {
 		t.Fatalf("reply with header = %v, %v", reply, err)
 	}
@@ -54,7 +55,7 @@ func TestEmptyMessagesKeepTheirType(t *testing.T) {
 	far := actor.NewPID(b.r.Address(), "mirror")
 	// All encode to zero bytes; each arrives as its own type.
 	for _, msg := range []any{&emptypb.Empty{}, wrapperspb.String(""), wrapperspb.Int64(0)} {
-		reply, err := a.sys.Request(testContext(t), far, msg)
+		reply, err := a.sys.Request(testkit.Context(t), far, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +68,7 @@ func TestEmptyMessagesKeepTheirType(t *testing.T) {
 func TestOrderPerSenderAcrossTheWire(t *testing.T) {
 	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
 	const senders, each = 4, 3000
-	got := &collector[string]{}
-	done := make(chan struct{})
+	got := &testkit.Recorder[string]{}
 	next := make(map[string]int)
 	var bad []string
 	sink, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
@@ -83,10 +83,7 @@ func TestOrderPerSenderAcrossTheWire(t *testing.T) {
 			bad = append(bad, fmt.Sprintf("%s: got %d, want %d", s, n, next[s]))
 		}
 		next[s] = n + 1
-		got.add(s)
-		if len(got.items) == senders*each {
-			close(done)
-		}
+		got.Add(s) // after bad: WaitLen below sees it
 	}), "sink")
 	if err != nil {
 		t.Fatal(err)
@@ -101,11 +98,7 @@ func TestOrderPerSenderAcrossTheWire(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	select {
-	case <-done:
-	case <-time.After(waitTimeout):
-		t.Fatalf("received %d of %d", len(got.snapshot()), senders*each)
-	}
+	got.WaitLen(t, senders*each)
 	if len(bad) > 0 {
 		t.Fatalf("out of order: %v", bad[:min(len(bad), 5)])
 	}
@@ -114,26 +107,26 @@ func TestOrderPerSenderAcrossTheWire(t *testing.T) {
 func TestRemoteSpawn(t *testing.T) {
 	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
 	b.r.Register("echo", actor.PropsFromFunc(echo))
-	pid, err := a.r.SpawnNamed(testContext(t), b.r.Address(), "echo", "made-remotely")
+	pid, err := a.r.SpawnNamed(testkit.Context(t), b.r.Address(), "echo", "made-remotely")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pid.Address != b.r.Address() || pid.Id != "made-remotely" {
 		t.Fatalf("spawned %v", pid)
 	}
-	reply, err := a.sys.Request(testContext(t), pid, str("hi"))
+	reply, err := a.sys.Request(testkit.Context(t), pid, str("hi"))
 	if err != nil || reply.(*wrapperspb.StringValue).GetValue() != "hi" {
 		t.Fatalf("request to the spawned actor = %v, %v", reply, err)
 	}
-	if _, err := a.r.SpawnNamed(testContext(t), b.r.Address(), "echo", "made-remotely"); !errors.Is(err, actor.ErrNameExists) {
+	if _, err := a.r.SpawnNamed(testkit.Context(t), b.r.Address(), "echo", "made-remotely"); !errors.Is(err, actor.ErrNameExists) {
 		t.Fatalf("duplicate name: %v", err)
 	}
-	if _, err := a.r.Spawn(testContext(t), b.r.Address(), "nope"); !errors.Is(err, ErrUnknownKind) {
+	if _, err := a.r.Spawn(testkit.Context(t), b.r.Address(), "nope"); !errors.Is(err, ErrUnknownKind) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 	// Spawning "remotely" on ourselves works too.
 	a.r.Register("echo", actor.PropsFromFunc(echo))
-	local, err := a.r.Spawn(testContext(t), a.r.Address(), "echo")
+	local, err := a.r.Spawn(testkit.Context(t), a.r.Address(), "echo")
 	if err != nil || local.Address != a.r.Address() {
 		t.Fatalf("local spawn = %v, %v", local, err)
 	}
@@ -176,7 +169,7 @@ func TestUnknownTypesFailWithoutBreakingTheConnection(t *testing.T) {
 	}
 
 	// The connection is still fine.
-	if _, err := a.sys.Request(testContext(t), far, str("still here")); err != nil {
+	if _, err := a.sys.Request(testkit.Context(t), far, str("still here")); err != nil {
 		t.Fatalf("after the failures: %v", err)
 	}
 }
@@ -196,7 +189,7 @@ func TestJSONMessagesRoundTrip(t *testing.T) {
 	}), "greeter"); err != nil {
 		t.Fatal(err)
 	}
-	reply, err := a.sys.Request(testContext(t), actor.NewPID(b.r.Address(), "greeter"), &greeting{Name: "json"})
+	reply, err := a.sys.Request(testkit.Context(t), actor.NewPID(b.r.Address(), "greeter"), &greeting{Name: "json"})
 	if err != nil || reply.(*greeting).Name != "hello json" {
 		t.Fatalf("reply = %#v, %v", reply, err)
 	}
@@ -213,7 +206,7 @@ func TestOversizedMessagesFailOneByOne(t *testing.T) {
 	}
 	far := actor.NewPID(b.r.Address(), "echo")
 	// Establish the connection, so that the sender knows the peer's limit.
-	if _, err := a.sys.Request(testContext(t), far, str("small")); err != nil {
+	if _, err := a.sys.Request(testkit.Context(t), far, str("small")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
@@ -222,7 +215,7 @@ func TestOversizedMessagesFailOneByOne(t *testing.T) {
 	if !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "google.protobuf.StringValue") {
 		t.Fatalf("oversized: err = %v", err)
 	}
-	if _, err := a.sys.Request(testContext(t), far, str("small again")); err != nil {
+	if _, err := a.sys.Request(testkit.Context(t), far, str("small again")); err != nil {
 		t.Fatalf("after an oversized message: %v", err)
 	}
 }
@@ -231,8 +224,8 @@ func TestWrongClusterIsRefusedOnBothSides(t *testing.T) {
 	acfg, bcfg := fastConfig(), fastConfig()
 	acfg.ClusterName, bcfg.ClusterName = "blue", "green"
 	a, b := startNode(t, acfg), startNode(t, bcfg)
-	terminated := &collector[*EndpointTerminated]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.add(e) })
+	terminated := &testkit.Recorder[*EndpointTerminated]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.Add(e) })
 	defer sub.Unsubscribe()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -243,11 +236,11 @@ func TestWrongClusterIsRefusedOnBothSides(t *testing.T) {
 	if !strings.Contains(err.Error(), `"green"`) || !strings.Contains(err.Error(), `"blue"`) {
 		t.Fatalf("error %q does not name both clusters", err)
 	}
-	if ev := terminated.wait(t, 1)[0]; !errors.Is(ev.Reason, ErrClusterMismatch) {
+	if ev := terminated.WaitLen(t, 1)[0]; !errors.Is(ev.Reason, ErrClusterMismatch) {
 		t.Fatalf("EndpointTerminated reason = %v", ev.Reason)
 	}
-	eventually(t, "the listener to log the refusal", func() bool {
-		return b.logs.contains("refused a connection", `cluster "green"`, `cluster "blue"`)
+	testkit.Eventually(t, "the listener to log the refusal", func() bool {
+		return b.logs.Contains("refused a connection", `cluster "green"`, `cluster "blue"`)
 	})
 }
 
@@ -258,7 +251,7 @@ func TestRemoteWatchSeesStopAndTerminationReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	far := actor.NewPID(b.r.Address(), target.Id)
-	got := &collector[*actor.Terminated]{}
+	got := &testkit.Recorder[*actor.Terminated]{}
 	ready := make(chan struct{})
 	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		switch m := c.Message().(type) {
@@ -270,14 +263,14 @@ func TestRemoteWatchSeesStopAndTerminationReason(t *testing.T) {
 		case *actor.DeadLetterResponse:
 			close(ready)
 		case *actor.Terminated:
-			got.add(m)
+			got.Add(m)
 		}
 	}))
 	<-ready
-	if err := b.sys.StopAndWait(testContext(t), target); err != nil {
+	if err := b.sys.StopAndWait(testkit.Context(t), target); err != nil {
 		t.Fatal(err)
 	}
-	term := got.wait(t, 1)[0]
+	term := got.WaitLen(t, 1)[0]
 	if !term.Who.Equal(far) || term.Reason != actor.ReasonStopped {
 		t.Fatalf("Terminated = %v", term)
 	}
@@ -299,7 +292,7 @@ func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	}
 	// b watches an actor of a, to see a's goodbye.
 	watchee := a.sys.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
-	got := &collector[*actor.Terminated]{}
+	got := &testkit.Recorder[*actor.Terminated]{}
 	synced := make(chan struct{})
 	b.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		switch m := c.Message().(type) {
@@ -309,7 +302,7 @@ func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 		case *actor.DeadLetterResponse:
 			close(synced)
 		case *actor.Terminated:
-			got.add(m)
+			got.Add(m)
 		}
 	}))
 	<-synced
@@ -318,15 +311,15 @@ func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	for i := range n {
 		a.sys.Send(far, str(fmt.Sprint(i)))
 	}
-	if err := a.r.Shutdown(testContext(t)); err != nil {
+	if err := a.r.Shutdown(testkit.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-done:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Timeout):
 		t.Fatalf("peer received %d of %d messages sent before shutdown", count, n)
 	}
-	term := got.wait(t, 1)[0]
+	term := got.WaitLen(t, 1)[0]
 	if term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(watchee) {
 		t.Fatalf("watcher got %v, want AddressTerminated for %v", term, watchee)
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // upper is a serializer of our own: strings, upper-cased on the wire.
@@ -43,7 +44,7 @@ func TestCustomSerializerAcrossTheWire(t *testing.T) {
 	}), "shout"); err != nil {
 		t.Fatal(err)
 	}
-	reply, err := a.sys.Request(testContext(t), actor.NewPID(b.r.Address(), "shout"), "hello")
+	reply, err := a.sys.Request(testkit.Context(t), actor.NewPID(b.r.Address(), "shout"), "hello")
 	if err != nil || reply != "HELLO!" {
 		t.Fatalf("reply = %v, %v", reply, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
 // testCA issues certificates for 127.0.0.1.
@@ -84,7 +85,7 @@ func requestEcho(t *testing.T, from, to *node) error {
 	if _, err := to.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil && !errors.Is(err, actor.ErrNameExists) {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	_, err := from.sys.Request(ctx, actor.NewPID(to.r.Address(), "echo"), str("over tls"))
 	return err
