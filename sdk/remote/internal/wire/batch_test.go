@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -226,14 +227,36 @@ func TestControlFramesAndMalformedInput(t *testing.T) {
 	if err := proto.Unmarshal(e.Frame(), bad); err != nil {
 		t.Fatal(err)
 	}
-	bad.GetBatch().Envelopes = append(bad.GetBatch().Envelopes, &MessageEnvelope{TypeIndex: 7}, &MessageEnvelope{TargetIndex: 9}, &MessageEnvelope{SenderIndex: 3})
+	bad.GetBatch().Envelopes = append(bad.GetBatch().Envelopes, &MessageEnvelope{TypeIndex: 7}, &MessageEnvelope{TargetIndex: 9},
+		&MessageEnvelope{SenderIndex: 3}, &MessageEnvelope{TypeIndex: 7, SenderIndex: 3})
 	frame, _ := proto.Marshal(bad)
 	if _, err := d.DecodeRequest(frame); err != nil {
 		t.Fatal(err)
 	}
 	envs := d.Batch.Envelopes
-	if len(envs) != 4 || envs[0].Err != nil || envs[1].Err == nil || envs[2].Err == nil || envs[3].Err == nil {
-		t.Fatalf("envelope errors = %v %v %v %v", envs[0].Err, envs[1].Err, envs[2].Err, envs[3].Err)
+	if len(envs) != 5 || envs[0].Err != nil || envs[1].Err == nil || envs[2].Err == nil || envs[3].Err == nil || envs[4].Err == nil {
+		t.Fatalf("envelope errors = %v", envs)
+	}
+	// A sender index outside the table is dropped whatever else is wrong:
+	// receivers index the table with it before looking at Err.
+	for i, m := range envs {
+		if int(m.SenderIndex) > len(d.Batch.Senders) {
+			t.Errorf("envelope %d keeps sender index %d of %d", i, m.SenderIndex, len(d.Batch.Senders))
+		}
+	}
+	// Unknown fields are skipped, even varints wider than 32 bits.
+	unknown := protowire.AppendTag(nil, 99, protowire.VarintType)
+	unknown = protowire.AppendVarint(unknown, 1<<40)
+	payload := protowire.AppendTag(nil, envPayload, protowire.BytesType)
+	payload = protowire.AppendBytes(payload, []byte("x"))
+	if m, err := decodeEnvelope(append(unknown, payload...)); err != nil || string(m.Payload) != "x" {
+		t.Fatalf("envelope with an unknown wide field: %v, %v", m, err)
+	}
+	// A known index wider than 32 bits is malformed.
+	wide := protowire.AppendTag(nil, envType, protowire.VarintType)
+	wide = protowire.AppendVarint(wide, 1<<40)
+	if _, err := decodeEnvelope(wide); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("wide type index: %v, want ErrMalformed", err)
 	}
 }
 
@@ -263,8 +286,12 @@ func FuzzDecodeRequest(f *testing.F) {
 		if req != nil {
 			return
 		}
-		// Whatever decodes has checked indexes.
+		// Whatever decodes has checked indexes; a sender index is valid
+		// even on an envelope with an error.
 		for _, m := range d.Batch.Envelopes {
+			if m.SenderIndex > 0 {
+				_ = d.Batch.Senders[m.SenderIndex-1]
+			}
 			if m.Err != nil {
 				continue
 			}

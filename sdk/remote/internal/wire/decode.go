@@ -195,14 +195,15 @@ func (d *Decoder) decodeBatch(b []byte) error {
 	// Tables may follow the envelopes that use them: check indexes last.
 	for i := range bt.Envelopes {
 		m := &bt.Envelopes[i]
+		if int(m.SenderIndex) > len(bt.Senders) {
+			m.SenderIndex = 0 // an unknown sender cannot be told anything
+			m.Err = fmt.Errorf("%w: sender index out of range", ErrMalformed)
+		}
 		switch {
 		case int(m.TypeIndex) >= len(bt.TypeNames):
 			m.Err = fmt.Errorf("%w: type index %d of %d", ErrMalformed, m.TypeIndex, len(bt.TypeNames))
 		case int(m.TargetIndex) >= len(bt.TargetIDs):
 			m.Err = fmt.Errorf("%w: target index %d of %d", ErrMalformed, m.TargetIndex, len(bt.TargetIDs))
-		case int(m.SenderIndex) > len(bt.Senders):
-			m.SenderIndex = 0 // an unknown sender cannot be told anything
-			m.Err = fmt.Errorf("%w: sender index out of range", ErrMalformed)
 		}
 	}
 	return nil
@@ -226,21 +227,27 @@ func decodeEnvelope(b []byte) (Message, error) {
 				return m, malformed("envelope", protowire.ParseError(n))
 			}
 			b = b[n:]
-			if v > 1<<32-1 && num != envSystem {
-				return m, malformed("envelope", fmt.Errorf("field %d out of range", num))
+			if num == envSystem {
+				m.System = v != 0
+				continue
 			}
+			var field *uint32
 			switch num {
 			case envType:
-				m.TypeIndex = uint32(v)
+				field = &m.TypeIndex
 			case envSerializer:
-				m.SerializerID = uint32(v)
+				field = &m.SerializerID
 			case envTarget:
-				m.TargetIndex = uint32(v)
+				field = &m.TargetIndex
 			case envSender:
-				m.SenderIndex = uint32(v)
-			case envSystem:
-				m.System = v != 0
+				field = &m.SenderIndex
+			default:
+				continue // an unknown field
 			}
+			if v > 1<<32-1 {
+				return m, malformed("envelope", fmt.Errorf("field %d out of range", num))
+			}
+			*field = uint32(v)
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
