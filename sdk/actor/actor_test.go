@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,8 +71,82 @@ func TestSpawnFailsCleanlyOnBadProps(t *testing.T) {
 	if pid := sys.Spawn(&Props{}); pid != nil {
 		t.Errorf("Spawn with empty props = %v, want nil", pid)
 	}
+	if _, err := sys.SpawnNamed(nil, "nil-props"); err == nil {
+		t.Error("spawn with nil props succeeded")
+	}
 	if n := sys.Registry().Count(); n != 0 {
 		t.Errorf("failed spawns left %d processes registered", n)
+	}
+}
+
+// syncDispatcher runs a mailbox on the scheduling goroutine.
+type syncDispatcher struct{}
+
+func (syncDispatcher) Schedule(fn func()) { fn() }
+func (syncDispatcher) Throughput() int    { return 300 }
+
+func TestStartedComesFirstWhateverArrivesDuringSpawn(t *testing.T) {
+	sys := newSystem(t)
+	first := make(chan any, 1)
+	// The middleware's factory runs during the spawn: a message sent to the
+	// name from there must not overtake Started (nor run the actor before
+	// its middleware is in place).
+	early := func(next ReceiveFunc) ReceiveFunc {
+		sys.Send(NewPID(LocalAddress, "svc"), "early")
+		return next
+	}
+	if _, err := sys.SpawnNamed(PropsFromFunc(func(c Context) {
+		select {
+		case first <- c.Message():
+		default:
+		}
+	}, WithReceiverMiddleware(early), WithDispatcher(syncDispatcher{})), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-first; m != startedMsg {
+		t.Fatalf("first message %T %v, want *Started", m, m)
+	}
+}
+
+func TestSpawnRacingShutdownIsStoppedByIt(t *testing.T) {
+	sys, err := NewSystem(Config{Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdownErr := make(chan error, 1)
+	// The producer runs after the spawn has checked for shutdown and before
+	// it registers the actor: Shutdown begins right there.
+	producer := func() Actor {
+		go func() { shutdownErr <- sys.Shutdown(testkit.Context(t)) }()
+		testkit.Eventually(t, "shutdown to begin", func() bool {
+			_, err := sys.SpawnNamed(PropsFromFunc(func(Context) {}), "probe")
+			return errors.Is(err, ErrSystemShutdown)
+		})
+		return ReceiveFunc(func(Context) {})
+	}
+	if _, err := sys.SpawnNamed(PropsFromProducer(producer), "late"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-shutdownErr; err != nil {
+		t.Fatalf("shutdown with an actor spawned as it began: %v", err)
+	}
+}
+
+func TestActorCannotSpawnWhileStopping(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Stopped); ok {
+			_, err := c.SpawnNamed(PropsFromFunc(func(Context) {}), "orphan")
+			rec.Add(err)
+		}
+	}))
+	stopAndWait(t, sys, pid)
+	if err, _ := rec.WaitLen(t, 1)[0].(error); !errors.Is(err, ErrActorStopped) {
+		t.Fatalf("spawn from Stopped: %v, want ErrActorStopped", err)
+	}
+	if n := sys.Registry().Count(); n != 0 {
+		t.Fatalf("%d processes left after the actor stopped", n)
 	}
 }
 
@@ -139,11 +214,9 @@ func TestContextSendRequestRespondForward(t *testing.T) {
 			c.Forward(sink)
 		}
 	}))
-	var self *PID
-	driver := sys.Spawn(PropsFromFunc(func(c Context) {
+	sys.Spawn(PropsFromFunc(func(c Context) {
 		switch m := c.Message().(type) {
 		case *Started:
-			self = c.Self()
 			c.Send(sink, "send")
 			c.Request(eco, &ping{n: 7})
 		case *pong:
@@ -151,17 +224,14 @@ func TestContextSendRequestRespondForward(t *testing.T) {
 			c.Send(fwd, "forwarded")
 		}
 	}))
-	_ = driver
-	got := rec.WaitLen(t, 3)
-	want := map[string]bool{
-		"send from <nil>":      true,
-		"pong 7 to requester":  true,
-		"forwarded from <nil>": true,
+	var got []string
+	for _, g := range rec.WaitLen(t, 3) {
+		got = append(got, g.(string))
 	}
-	for _, g := range got {
-		if !want[g.(string)] {
-			t.Errorf("unexpected %q (self %s)", g, self.Id)
-		}
+	slices.Sort(got)
+	// Forward keeps the original sender: none.
+	if want := []string{"forwarded from <nil>", "pong 7 to requester", "send from <nil>"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
 
@@ -265,11 +335,12 @@ func TestFutureWithoutTimeoutEndsWithFail(t *testing.T) {
 	sys := newSystem(t, Config{RequestTimeout: time.Millisecond})
 	silent := sys.Spawn(PropsFromFunc(func(Context) {}))
 	f := sys.RequestFuture(silent, &ping{}, -1)
-	// Not even the system's RequestTimeout ends it.
-	select {
-	case <-f.Done():
-		t.Fatalf("a future without timeout completed by itself: %v", f.Wait())
-	case <-time.After(20 * time.Millisecond):
+	// Not even the system's RequestTimeout ends it: it has no timer.
+	f.mu.Lock()
+	timer := f.timer
+	f.mu.Unlock()
+	if timer != nil {
+		t.Fatal("a future without timeout has a timer")
 	}
 	errGone := errors.New("gone")
 	f.Fail(errGone)

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 // Actor processes messages one at a time; Receive is never called
 // concurrently for one actor, so its state needs no locks.
 type Actor interface {
+	// Receive handles c.Message(), one message at a time, on the actor's
+	// own goroutine of the moment.
 	Receive(c Context)
 }
 
@@ -217,13 +220,7 @@ func (c *actorContext) Header() Header {
 	return nil
 }
 
-func (c *actorContext) Send(pid *PID, msg any) {
-	if c.props.senderChain == nil {
-		c.handle.sys.sendUser(pid, msg)
-		return
-	}
-	c.send(pid, msg)
-}
+func (c *actorContext) Send(pid *PID, msg any) { c.send(pid, msg) }
 
 func (c *actorContext) Request(pid *PID, msg any) { c.send(pid, withSender(msg, c.self)) }
 
@@ -280,6 +277,10 @@ func (c *actorContext) Spawn(props *Props) *PID {
 }
 
 func (c *actorContext) SpawnNamed(props *Props, name string) (*PID, error) {
+	if c.state >= stateStopping {
+		// It would outlive us: our children have been told to stop.
+		return nil, fmt.Errorf("%w: %s cannot spawn %q while stopping", ErrActorStopped, c.self.Id, name)
+	}
 	pid, err := c.handle.sys.spawn(props, c.self.Id+"/"+name, c)
 	if err != nil {
 		return nil, err
@@ -572,7 +573,7 @@ func (c *actorContext) finalizeStop() {
 	if c.parent != nil {
 		c.handle.sys.sendSystem(c.parent, term)
 	} else {
-		c.handle.sys.topLevelStopped(c.self)
+		c.handle.sys.topLevelStopped()
 	}
 	c.actor = nil
 }
@@ -631,23 +632,11 @@ func (c *actorContext) EscalateFailure(reason any, message any) {
 	c.escalateFailure(reason, message)
 }
 
-func (c *actorContext) RestartChildren(pids ...*PID) {
-	for _, pid := range pids {
-		c.handle.sys.sendSystem(pid, restartSys)
-	}
-}
+func (c *actorContext) RestartChildren(pids ...*PID) { c.handle.sys.sendSystemEach(pids, restartSys) }
 
-func (c *actorContext) StopChildren(pids ...*PID) {
-	for _, pid := range pids {
-		c.handle.sys.Stop(pid)
-	}
-}
+func (c *actorContext) StopChildren(pids ...*PID) { c.handle.sys.sendSystemEach(pids, stopSys) }
 
-func (c *actorContext) ResumeChildren(pids ...*PID) {
-	for _, pid := range pids {
-		c.handle.sys.sendSystem(pid, resumeSys)
-	}
-}
+func (c *actorContext) ResumeChildren(pids ...*PID) { c.handle.sys.sendSystemEach(pids, resumeSys) }
 
 // Receive timeout.
 

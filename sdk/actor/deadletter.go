@@ -42,7 +42,8 @@ func (s *System) deadLetter(target *PID, item any, reason error) {
 	if _, isResponse := msg.(*DeadLetterResponse); isResponse {
 		return // never answer an answer: two dead PIDs would ping-pong forever
 	}
-	if f, ok := s.registry.resolve(sender).(*Future); ok {
+	p := s.registry.resolve(sender)
+	if f, ok := p.(*Future); ok {
 		f.complete(nil, &DeadLetterError{Target: target, Reason: reason})
 		return
 	}
@@ -50,7 +51,7 @@ func (s *System) deadLetter(target *PID, item any, reason error) {
 	if reason != nil {
 		resp.Reason = reason.Error()
 	}
-	s.sendUser(sender, resp)
+	p.SendUserMessage(sender, resp)
 }
 
 func (s *System) publishDeadLetter(target *PID, msg any, sender *PID, reason error) {

@@ -14,7 +14,6 @@ import (
 // or the context's error).
 type Future struct {
 	handle procHandle
-	sys    *System
 	pid    *PID
 	done   chan struct{}
 
@@ -30,7 +29,7 @@ type Future struct {
 // after that long. timeout < 0 means no timeout (callers that wait on a
 // context).
 func (s *System) newFuture(timeout time.Duration) *Future {
-	f := &Future{sys: s, done: make(chan struct{})}
+	f := &Future{done: make(chan struct{})}
 	f.handle = procHandle{p: f, sys: s}
 	pid, err := s.registry.add(s.registry.NextID(), &f.handle)
 	if err != nil { // ids from NextID are unique; this would be a bug
@@ -101,7 +100,7 @@ func (f *Future) complete(result any, err error) {
 	f.callbacks = nil
 	close(f.done)
 	f.mu.Unlock()
-	f.sys.registry.Remove(f.pid)
+	f.handle.sys.registry.Remove(f.pid)
 	for _, cb := range callbacks {
 		cb(result, err)
 	}

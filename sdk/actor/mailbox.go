@@ -119,11 +119,17 @@ func (m *mailbox) close() {
 // re-checks the queues after going idle, so a message is never stranded.
 func (c *actorContext) schedule() {
 	if c.mb.status.CompareAndSwap(mailboxIdle, mailboxRunning) {
-		if d := c.props.dispatcher; d != nil {
-			d.Schedule(c.runMailbox)
-		} else {
-			c.handle.sys.pool.schedule(c)
-		}
+		c.dispatch()
+	}
+}
+
+// dispatch hands a run of the mailbox, which the caller has marked
+// running, to the dispatcher.
+func (c *actorContext) dispatch() {
+	if d := c.props.dispatcher; d != nil {
+		d.Schedule(c.runMailbox)
+	} else {
+		c.handle.sys.pool.schedule(c)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestIdleActorsHoldNoGoroutines(t *testing.T) {
 	}
 	// goleak's check at the end of the package would catch leaks; here we
 	// check that idle actors are not parked on goroutines while alive.
-	testkit.Eventually(t, "mailbox goroutines to finish", func() bool {
+	testkit.Eventually(t, "mailbox runs to finish", func() bool {
 		for _, pid := range pids {
 			if pid.ref.Load().p.(*actorContext).mb.status.Load() != mailboxIdle {
 				return false
@@ -125,6 +126,10 @@ func TestIdleActorsHoldNoGoroutines(t *testing.T) {
 		}
 		return true
 	})
+	// Only the dispatcher's few idle workers remain.
+	if n := runtime.NumGoroutine(); n >= len(pids)/2 {
+		t.Fatalf("%d goroutines for %d idle actors", n, len(pids))
+	}
 }
 
 func TestManyProducersOneConsumerUnderLoad(t *testing.T) {

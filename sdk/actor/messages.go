@@ -118,8 +118,11 @@ func messageOf(item any) any {
 // SupervisorEvent is published on the event stream each time a supervisor
 // decides what to do with a failed child.
 type SupervisorEvent struct {
-	Child     *PID
-	Reason    any
+	// Child is the actor that failed.
+	Child *PID
+	// Reason is the recovered panic value.
+	Reason any
+	// Directive is what its supervisor decided.
 	Directive Directive
 }
 

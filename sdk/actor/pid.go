@@ -18,6 +18,14 @@ type procHandle struct {
 	dead atomic.Bool
 }
 
+// cached returns the process pid caches for sys, if the cache is valid.
+func (pid *PID) cached(sys *System) (Process, bool) {
+	if h := pid.ref.Load(); h != nil && h.sys == sys && !h.dead.Load() {
+		return h.p, true
+	}
+	return nil, false
+}
+
 // NewPID returns a PID for the process id on the system at address.
 func NewPID(address, id string) *PID {
 	return &PID{Address: address, Id: id}

@@ -74,7 +74,9 @@ func (r *Registry) RegisterResolver(res AddressResolver) {
 
 // NextID returns a fresh process id, unique within this system.
 func (r *Registry) NextID() string {
-	return "$" + strconv.FormatUint(r.seq.Add(1), 36)
+	var b [16]byte // "$" and up to 13 base-36 digits
+	b[0] = '$'
+	return string(strconv.AppendUint(b[:1], r.seq.Add(1), 36))
 }
 
 func (r *Registry) shard(id string) *registryShard {
@@ -88,17 +90,30 @@ func (r *Registry) Add(id string, p Process) (*PID, error) {
 }
 
 func (r *Registry) add(id string, h *procHandle) (*PID, error) {
-	s := r.shard(id)
-	s.mu.Lock()
-	if _, taken := s.m[id]; taken {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrNameExists, id)
+	pid := r.pidOf(id, h)
+	if err := r.insert(pid, h); err != nil {
+		return nil, err
 	}
-	s.m[id] = h
-	s.mu.Unlock()
+	return pid, nil
+}
+
+// pidOf returns the PID h will have under id, its process cached.
+func (r *Registry) pidOf(id string, h *procHandle) *PID {
 	pid := &PID{Address: r.Address(), Id: id}
 	pid.ref.Store(h)
-	return pid, nil
+	return pid
+}
+
+// insert registers h under pid's id, unless the id is taken.
+func (r *Registry) insert(pid *PID, h *procHandle) error {
+	s := r.shard(pid.Id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.m[pid.Id]; taken {
+		return fmt.Errorf("%w: %q", ErrNameExists, pid.Id)
+	}
+	s.m[pid.Id] = h
+	return nil
 }
 
 // Remove unregisters the process of pid. Messages sent to pid afterwards go
@@ -191,8 +206,8 @@ func (r *Registry) isLocal(address string) bool {
 // valid, else from the registry (then cached) or an address resolver, else
 // dead letters.
 func (r *Registry) resolve(pid *PID) Process {
-	if h := pid.ref.Load(); h != nil && h.sys == r.sys && !h.dead.Load() {
-		return h.p
+	if p, ok := pid.cached(r.sys); ok {
+		return p
 	}
 	return r.resolveSlow(pid)
 }

@@ -111,8 +111,6 @@ func TestCustomProcessesAndTransportHooks(t *testing.T) {
 	}
 
 	// A transport reports an undeliverable request: the requester fails fast.
-	requester := sys.RequestFuture(NewPID(LocalAddress, "unused"), "x", time.Hour)
-	_, _ = requester.Result() // dead letter: completes at once
 	f := sys.RequestFuture(sys.Spawn(PropsFromFunc(func(c Context) {
 		// Pretend this actor is a transport that could not deliver.
 		if c.Message() == "deliver" {

@@ -44,8 +44,11 @@ type Decider func(reason any) Directive
 func DefaultDecider(any) Directive { return DirectiveRestart }
 
 // Supervisor is what a strategy acts on: the parent of the failed child (or
-// the system's guardian for top-level actors). Its methods only send
-// messages, so a strategy may call them from any goroutine.
+// the system's guardian for top-level actors). Children and
+// EscalateFailure touch the supervisor's state: call them only within
+// HandleFailure. RestartChildren, StopChildren and ResumeChildren only send
+// messages and may be called later, from any goroutine (as a backoff
+// strategy does from a timer).
 type Supervisor interface {
 	// Children returns the supervisor's children.
 	Children() []*PID
@@ -63,6 +66,9 @@ type Supervisor interface {
 // A parent's strategy is set with WithSupervisor on the parent's props; the
 // system's (Config.SupervisorStrategy) supervises top-level actors.
 type SupervisorStrategy interface {
+	// HandleFailure decides what happens to child, which failed with
+	// reason (the recovered panic value) while processing message. It runs
+	// on the supervisor's goroutine; stats holds the child's failures.
 	HandleFailure(sys *System, sup Supervisor, child *PID, stats *RestartStatistics, reason any, message any)
 }
 
@@ -174,9 +180,7 @@ type backoffStrategy struct {
 }
 
 func (s *backoffStrategy) HandleFailure(sys *System, sup Supervisor, child *PID, stats *RestartStatistics, reason any, _ any) {
-	if stats.NumberOfFailures(s.reset) == 0 {
-		stats.Reset()
-	}
+	stats.NumberOfFailures(s.reset) // forget failures older than the reset window
 	stats.Fail()
 	delay := s.delay(stats.FailureCount())
 	sys.publishSupervision(child, reason, DirectiveRestart)
@@ -217,20 +221,8 @@ func (g guardianFor) EscalateFailure(reason any, _ any) {
 	g.sys.Stop(g.child)
 }
 
-func (g guardianFor) RestartChildren(pids ...*PID) {
-	for _, pid := range pids {
-		g.sys.sendSystem(pid, restartSys)
-	}
-}
+func (g guardianFor) RestartChildren(pids ...*PID) { g.sys.sendSystemEach(pids, restartSys) }
 
-func (g guardianFor) StopChildren(pids ...*PID) {
-	for _, pid := range pids {
-		g.sys.Stop(pid)
-	}
-}
+func (g guardianFor) StopChildren(pids ...*PID) { g.sys.sendSystemEach(pids, stopSys) }
 
-func (g guardianFor) ResumeChildren(pids ...*PID) {
-	for _, pid := range pids {
-		g.sys.sendSystem(pid, resumeSys)
-	}
-}
+func (g guardianFor) ResumeChildren(pids ...*PID) { g.sys.sendSystemEach(pids, resumeSys) }

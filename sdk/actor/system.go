@@ -91,6 +91,9 @@ func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
 }
 
 func (s *System) spawn(props *Props, id string, parent *actorContext) (*PID, error) {
+	if props == nil {
+		return nil, fmt.Errorf("actor: spawn %q: nil props", id)
+	}
 	var pc Context
 	if parent != nil {
 		pc = parent
@@ -104,7 +107,7 @@ func (s *System) spawn(props *Props, id string, parent *actorContext) (*PID, err
 // spawnActor is the default SpawnFunc, at the end of every spawn middleware
 // chain.
 func spawnActor(sys *System, id string, props *Props, parent Context) (pid *PID, err error) {
-	if props == nil || props.producer == nil {
+	if props.producer == nil {
 		return nil, fmt.Errorf("actor: spawn %q: props have no producer", id)
 	}
 	c := &actorContext{props: props}
@@ -115,7 +118,7 @@ func spawnActor(sys *System, id string, props *Props, parent Context) (pid *PID,
 		sys.topCount.Add(1)
 		defer func() {
 			if err != nil {
-				sys.topLevelStopped(nil)
+				sys.topLevelStopped()
 			}
 		}()
 		if sys.shutdown.Load() {
@@ -127,13 +130,23 @@ func spawnActor(sys *System, id string, props *Props, parent Context) (pid *PID,
 	}
 	c.mb.init(props.mailbox)
 	c.handle.p = c
-	if c.self, err = sys.registry.add(id, &c.handle); err != nil {
-		return nil, err
-	}
 	if len(props.receiverMiddleware) > 0 {
 		c.ext().receive = chain(props.receiverMiddleware, ReceiveFunc(func(Context) { c.receiveBehavior() }))
 	}
-	c.SendSystemMessage(c.self, startedMsg)
+	// Set up before anyone can reach the actor: Started is first in line,
+	// and the mailbox counts as running, so a message sent between the
+	// registration and the first run only queues.
+	c.mb.system.Push(startedMsg)
+	c.mb.status.Store(mailboxRunning)
+	c.self = sys.registry.pidOf(id, &c.handle)
+	if err = sys.registry.insert(c.self, &c.handle); err != nil {
+		return nil, err
+	}
+	if parent == nil && sys.shutdown.Load() {
+		// Shutdown began after the check above and may have missed us.
+		sys.Stop(c.self)
+	}
+	c.dispatch()
 	return c.self, nil
 }
 
@@ -151,7 +164,7 @@ func produce(p Producer) (a Actor, err error) {
 }
 
 // topLevelStopped records that a top-level actor is gone.
-func (s *System) topLevelStopped(*PID) {
+func (s *System) topLevelStopped() {
 	if s.topCount.Add(-1) == 0 && s.shutdown.Load() {
 		s.topDoneOnce.Do(func() { close(s.topDone) })
 	}
@@ -222,8 +235,11 @@ func (s *System) stopAndWait(ctx context.Context, pid *PID, stop func(*PID)) err
 	f := s.newFuture(-1)
 	s.sendSystem(pid, &Watch{Watcher: f.pid})
 	stop(pid)
-	_, err := f.Await(ctx)
-	return err
+	if _, err := f.Await(ctx); err != nil {
+		s.sendSystem(pid, &Unwatch{Watcher: f.pid}) // do not leave it watching the dead future
+		return err
+	}
+	return nil
 }
 
 // Shutdown stops every actor (top-level actors stop their children first)
@@ -259,26 +275,22 @@ func (s *System) Shutdown(ctx context.Context) error {
 }
 
 // sendUser delivers a user message (possibly an *Envelope) to pid. A PID
-// whose cached process is a live local actor is served without a lookup or
-// an interface call.
+// whose cached process is live is served without a lookup, and a local
+// actor without an interface call.
 func (s *System) sendUser(pid *PID, item any) {
-	if pid != nil {
-		if h := pid.ref.Load(); h != nil && h.sys == s && !h.dead.Load() {
-			if c, ok := h.p.(*actorContext); ok {
-				c.postUser(item)
-				return
-			}
-		}
-	}
-	s.sendUserSlow(pid, item)
-}
-
-func (s *System) sendUserSlow(pid *PID, item any) {
 	if pid == nil {
 		s.deadLetter(nil, item, ErrNilPID)
 		return
 	}
-	s.registry.resolve(pid).SendUserMessage(pid, item)
+	p, ok := pid.cached(s) // inlined, unlike resolve
+	if !ok {
+		p = s.registry.resolveSlow(pid)
+	}
+	if c, ok := p.(*actorContext); ok {
+		c.postUser(item)
+		return
+	}
+	p.SendUserMessage(pid, item)
 }
 
 // sendSystem delivers a system message to pid.
@@ -288,6 +300,13 @@ func (s *System) sendSystem(pid *PID, msg any) {
 		return
 	}
 	s.registry.resolve(pid).SendSystemMessage(pid, msg)
+}
+
+// sendSystemEach delivers msg to each of pids.
+func (s *System) sendSystemEach(pids []*PID, msg any) {
+	for _, pid := range pids {
+		s.sendSystem(pid, msg)
+	}
 }
 
 // SendSystemMessage delivers a system message (Watch, Unwatch, Stop,

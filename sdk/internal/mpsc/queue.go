@@ -143,7 +143,8 @@ func (q *Queue[T]) Len() int {
 	return int(r.tail.Load()&^closedBit - q.pos)
 }
 
-// Push appends v to an unbounded queue. It never blocks and never fails.
+// Push appends v to an unbounded queue. It never blocks and never fails;
+// on a bounded queue (which it would fill) use TryPush or Offer.
 func (q *Queue[T]) Push(v T) {
 	if r := q.tail.Load(); r != nil {
 		if c, pos := r.claim(); c != nil {
@@ -160,12 +161,15 @@ func (q *Queue[T]) pushSlow(v T) {
 		r = q.init()
 	}
 	for {
-		switch r.push(v) {
-		case pushed:
+		res := r.push(v)
+		switch {
+		case res == pushed:
 			return
-		case full:
+		case r.bounded:
+			panic("mpsc: Push on a full or closed bounded queue; use TryPush or Offer")
+		case res == full:
 			r = q.successor(r, min(2*len(r.cells), maxRing))
-		case closed:
+		default: // closed
 			r = q.successor(r, minRing)
 		}
 	}
