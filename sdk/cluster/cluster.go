@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +44,11 @@ type Cluster struct {
 	ready    chan struct{} // closed with the first topology that includes us
 	readyOne sync.Once
 
-	// alive holds, per member address, a context cancelled when the member
-	// leaves: calls waiting on it then fail over instead of hanging.
-	aliveMu sync.Mutex // serializes updates
-	alive   atomic.Pointer[map[string]memberContext]
+	// alive tells calls waiting on a member that it left: they then fail
+	// over instead of hanging.
+	aliveMu      sync.Mutex // serializes updates
+	alive        atomic.Pointer[liveness]
+	departCancel context.CancelCauseFunc // ends alive's departure
 
 	dlSub   *actor.Subscription
 	ctx     context.Context // cancelled at shutdown, for background work
@@ -193,13 +195,32 @@ type memberContext struct {
 	cancel context.CancelCauseFunc
 }
 
-// trackAlive keeps a context per member, cancelled when it leaves.
+// liveness is a snapshot of the members' contexts.
+type liveness struct {
+	members map[string]memberContext // by address
+	// departure ends when any member leaves after the snapshot.
+	departure context.Context
+}
+
+// trackAlive keeps a context per member, cancelled when it leaves, and one
+// cancelled when any member leaves.
 func (c *Cluster) trackAlive(topo Topology) {
 	c.aliveMu.Lock()
 	defer c.aliveMu.Unlock()
 	alive := make(map[string]memberContext, len(topo.Members))
-	if old := c.alive.Load(); old != nil {
-		maps.Copy(alive, *old)
+	old := c.alive.Load()
+	if old != nil {
+		maps.Copy(alive, old.members)
+	}
+	departure := c.ctx
+	if old != nil {
+		departure = old.departure
+	}
+	if old == nil || len(topo.Left) > 0 {
+		if c.departCancel != nil {
+			c.departCancel(fmt.Errorf("%w: %s", ErrMemberLeft, strings.Join(ids(topo.Left), ", ")))
+		}
+		departure, c.departCancel = context.WithCancelCause(c.ctx)
 	}
 	for _, m := range topo.Left {
 		if mc, ok := alive[m.Address]; ok && mc.id == m.ID {
@@ -216,7 +237,7 @@ func (c *Cluster) trackAlive(topo Topology) {
 			alive[m.Address] = memberContext{id: m.ID, ctx: ctx, cancel: cancel}
 		}
 	}
-	c.alive.Store(&alive)
+	c.alive.Store(&liveness{members: alive, departure: departure})
 }
 
 // member returns the context of the member at address, if one has it.
@@ -225,7 +246,7 @@ func (c *Cluster) member(address string) (memberContext, bool) {
 	if alive == nil {
 		return memberContext{}, false
 	}
-	mc, ok := (*alive)[address]
+	mc, ok := alive.members[address]
 	return mc, ok
 }
 
@@ -243,14 +264,20 @@ func (c *Cluster) request(ctx context.Context, pid *actor.PID, msg any) (any, er
 	if !remote || pid.Address == c.self.Address {
 		return c.sys.Request(ctx, pid, msg)
 	}
+	return c.requestWatching(ctx, pid, msg, mc.ctx)
+}
+
+// requestWatching sends a request to pid and waits for the answer within
+// ctx, or until watch ends (failing with its cause).
+func (c *Cluster) requestWatching(ctx context.Context, pid *actor.PID, msg any, watch context.Context) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	f := c.sys.RequestFuture(pid, msg, -1)
 	select {
 	case <-f.Done():
-	case <-mc.ctx.Done():
-		f.Fail(context.Cause(mc.ctx)) // unless the answer came first
+	case <-watch.Done():
+		f.Fail(context.Cause(watch)) // unless the answer came first
 	case <-ctx.Done():
 		return f.Await(ctx)
 	}
@@ -356,7 +383,13 @@ func (c *Cluster) callThroughOwner(ctx context.Context, id ClusterIdentity, msg 
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.request(ctx, rt.routes[owner], grainCall(id, rt.place.topo.Hash, msg))
+	// The answer comes from the activation's host, which may be any
+	// member: the call fails over when any member leaves.
+	watch := c.ctx
+	if live := c.alive.Load(); live != nil {
+		watch = live.departure
+	}
+	res, err := c.requestWatching(ctx, rt.routes[owner], grainCall(id, rt.place.topo.Hash, msg), watch)
 	if err != nil {
 		return nil, err
 	}

@@ -274,6 +274,46 @@ func TestPlacementOnAnotherMember(t *testing.T) {
 	}
 }
 
+func TestCallThroughTheOwnerFailsOverWhenTheHostDies(t *testing.T) {
+	// The first activation swallows its first message; later ones answer.
+	var swallowed atomic.Bool
+	k := cluster.Kind{Name: "counter", Placement: onSecond{}, Props: actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*wrapperspb.StringValue); ok && !swallowed.Swap(true) {
+			return
+		}
+		if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+			c.Respond(wrapperspb.Int64(1))
+		}
+	})}
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{k}})
+	client := f.AddClient()
+	topo := client.Cluster.Topology()
+	host := topo.Members[len(topo.Members)-1] // where onSecond places
+	var id cluster.ClusterIdentity
+	for i := 0; ; i++ {
+		id = cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("far-", i)}
+		if cluster.OwnerOf(topo, id) != host.ID {
+			break // the owner outlives the host
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		// A cold call: it goes through the owner, the answer would come
+		// from the host.
+		_, err := client.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc"))
+		done <- err
+	}()
+	testkit.Eventually(t, "the first activation to swallow the call", swallowed.Load)
+	for _, n := range f.Members() {
+		if n.Remote.Config().MemberID == host.ID {
+			f.Kill(n)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("call whose host died: %v, want it answered by a new activation", err)
+	}
+}
+
 func TestUnknownKindFailsAfterRetrying(t *testing.T) {
 	l := newLedger()
 	f := clustertest.New(t, 1, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})

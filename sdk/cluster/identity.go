@@ -69,8 +69,15 @@ func (c *Cluster) newIdentityActor() actor.Actor {
 
 func (a *identityActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
+	case *actor.Started:
+		// After a restart, pick up the topology the failed instance had.
+		if rt := a.c.routing.Load(); rt != nil {
+			a.adopt(c, rt)
+		}
 	case *topologyChanged:
-		a.adopt(c, m.rt)
+		if m.rt != a.rt {
+			a.adopt(c, m.rt)
+		}
 	case *clusterpb.ActivationRequest:
 		a.activate(c, pending{id: identityOf(m.GetIdentity()), hash: m.GetTopologyHash(), sender: c.Sender()})
 	case *clusterpb.HandoverDelta:
@@ -87,7 +94,7 @@ func (a *identityActor) Receive(c actor.Context) {
 			a.handoverDone(c, true)
 		}
 	case *clusterpb.PlaceRequest:
-		a.place(c, identityOf(m.GetIdentity()))
+		c.Respond(a.place(c, identityOf(m.GetIdentity()), m.GetTopologyHash()))
 	case *clusterpb.ActivationTerminated:
 		a.st.ownerForgets(identityOf(m.GetIdentity()), m.GetPid())
 	case *actor.Terminated:
@@ -95,7 +102,7 @@ func (a *identityActor) Receive(c actor.Context) {
 	case *leaving:
 		a.leaving = true
 		for _, p := range a.waiting {
-			a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE})
+			a.answer(c, p, status(clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE))
 		}
 		a.waiting = nil
 		hosted := make([]*actor.PID, 0, len(a.st.hosted))
@@ -107,6 +114,7 @@ func (a *identityActor) Receive(c actor.Context) {
 		if a.timer != nil {
 			a.timer.Stop()
 		}
+	case *actor.Stopped, *actor.Restarting:
 	default:
 		p, err := grainCallOf(c)
 		if err != nil {
@@ -187,7 +195,9 @@ func (a *identityActor) retryWaiting(c actor.Context) {
 }
 
 // answer completes p: a grain call with an activation is delivered to it,
-// and the caller's member learns where it lives; anything else gets resp.
+// and the caller's member learns where it lives; anything else gets resp,
+// with this member's topology hash. resp may be shared by several answers:
+// it is not modified.
 func (a *identityActor) answer(c actor.Context, p pending, resp *clusterpb.ActivationResponse) {
 	if p.call != nil && resp.GetStatus() == clusterpb.ActivationStatus_ACTIVATION_STATUS_OK {
 		pid := resp.GetPid()
@@ -198,8 +208,7 @@ func (a *identityActor) answer(c actor.Context, p pending, resp *clusterpb.Activ
 	if p.sender == nil {
 		return // a fire-and-forget activation request has nobody to tell
 	}
-	resp.TopologyHash = a.st.hash()
-	c.Send(p.sender, resp)
+	c.Send(p.sender, &clusterpb.ActivationResponse{Status: resp.GetStatus(), Pid: resp.GetPid(), Error: resp.GetError(), TopologyHash: a.st.hash()})
 }
 
 // located tells the member of p's caller where p's activation lives.
@@ -216,6 +225,16 @@ func (a *identityActor) located(c actor.Context, p pending, pid *actor.PID) {
 
 func status(s clusterpb.ActivationStatus) *clusterpb.ActivationResponse {
 	return &clusterpb.ActivationResponse{Status: s}
+}
+
+// found answers with an activation.
+func found(pid *actor.PID) *clusterpb.ActivationResponse {
+	return &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: pid}
+}
+
+// failed answers that the activation could not start.
+func failed(why string) *clusterpb.ActivationResponse {
+	return &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED, Error: why}
 }
 
 // activate answers an activation request, starting the activation if the
@@ -239,7 +258,7 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 		return
 	}
 	if act, ok := a.st.owned[p.id]; ok {
-		a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: act.pid})
+		a.answer(c, p, found(act.pid))
 		return
 	}
 	if a.st.inFlux(p.id) {
@@ -257,10 +276,10 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 	if host == a.c.self.ID {
 		pid, err := a.spawn(c, p.id)
 		if err != nil {
-			a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED, Error: err.Error()})
+			a.answer(c, p, failed(err.Error()))
 			return
 		}
-		a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: pid})
+		a.answer(c, p, found(pid))
 		return
 	}
 	a.placeRemotely(c, p, host)
@@ -277,33 +296,28 @@ func (a *identityActor) hostsOf(kind string) []Member {
 }
 
 // placeRemotely asks host to start the activation; requests for the same
-// identity wait for the answer.
+// identity wait for the answer. A host that cannot answer now (it sees
+// another topology, is leaving, or does not answer in PlacementTimeout)
+// makes the callers retry.
 func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
 	route, ok := a.rt.routes[host]
 	if !ok {
-		a.answer(c, p, &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED,
-			Error: "placement chose " + host + ", which is not a member"})
+		a.answer(c, p, failed("placement chose "+host+", which is not a member"))
 		return
 	}
 	a.placing[p.id] = []pending{p}
-	f := c.RequestFuture(route, &clusterpb.PlaceRequest{Identity: wireIdentity(p.id)}, a.c.cfg.PlacementTimeout)
+	req := &clusterpb.PlaceRequest{Identity: wireIdentity(p.id), TopologyHash: a.st.hash()}
+	f := c.RequestFuture(route, req, a.c.cfg.PlacementTimeout)
 	c.ReenterAfter(f, func(res any, err error) {
 		waiting := a.placing[p.id]
 		delete(a.placing, p.id)
-		resp := &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED}
-		switch r := res.(type) {
-		case *clusterpb.PlaceResponse:
-			if r.GetPid() != nil {
-				resp = &clusterpb.ActivationResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: r.GetPid()}
+		resp := status(clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE)
+		if r, ok := res.(*clusterpb.PlaceResponse); ok && err == nil {
+			resp = &clusterpb.ActivationResponse{Status: r.GetStatus(), Pid: r.GetPid(), Error: r.GetError()}
+			if r.GetStatus() == clusterpb.ActivationStatus_ACTIVATION_STATUS_OK {
 				if owner, _ := a.st.place.owner(p.id); owner == a.c.self.ID {
 					a.st.owned[p.id] = activation{pid: r.GetPid(), host: host}
 				}
-			} else {
-				resp.Error = r.GetError()
-			}
-		default:
-			if err != nil {
-				resp.Error = err.Error()
 			}
 		}
 		for _, w := range waiting {
@@ -312,22 +326,23 @@ func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
 	})
 }
 
-// place serves another owner's PlaceRequest: start the activation here.
-func (a *identityActor) place(c actor.Context, id ClusterIdentity) {
+// place serves an owner's PlaceRequest made in the topology with hash:
+// start the activation here.
+func (a *identityActor) place(c actor.Context, id ClusterIdentity, hash uint64) *clusterpb.PlaceResponse {
 	if pid, ok := a.st.hosted[id]; ok {
-		c.Respond(&clusterpb.PlaceResponse{Pid: pid})
-		return
+		return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: pid}
 	}
-	if a.leaving {
-		c.Respond(&clusterpb.PlaceResponse{Error: "the member is leaving"})
-		return
+	switch {
+	case a.leaving:
+		return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE, Error: "the member is leaving"}
+	case a.st.place == nil || hash != a.st.hash():
+		return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_TOPOLOGY_MISMATCH, Error: "the host sees another topology"}
 	}
 	pid, err := a.spawn(c, id)
 	if err != nil {
-		c.Respond(&clusterpb.PlaceResponse{Error: err.Error()})
-		return
+		return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_FAILED, Error: err.Error()}
 	}
-	c.Respond(&clusterpb.PlaceResponse{Pid: pid})
+	return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: pid}
 }
 
 // spawn starts an activation on this member.

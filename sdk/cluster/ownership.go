@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"slices"
+
 	"github.com/troupehq/troupe/sdk/actor"
 )
 
@@ -58,8 +60,11 @@ type ownerState struct {
 	// Handover of the current topology: members whose completion arrived.
 	done     map[string]bool
 	complete bool
-	// Deltas and completions for topologies not adopted yet (their senders
-	// are ahead of us), applied if we adopt them.
+	// Deltas and completions for topologies other than the current one:
+	// their senders are ahead of us (applied in full if we adopt them), or
+	// saw a topology we skip (membership may merge changes). A host reports
+	// an activation once, for the topology in which its owner changed, so
+	// every adopt also records the early entries it now owns.
 	early map[uint64]*earlyHandover
 }
 
@@ -128,6 +133,11 @@ func (s *ownerState) adopt(p *placement) map[string][]entry {
 			s.markDone(m)
 		}
 	}
+	for _, early := range s.early {
+		for _, e := range early.entries {
+			s.record(e.entry, e.host)
+		}
+	}
 	return deltas
 }
 
@@ -138,7 +148,6 @@ func (s *ownerState) applyDelta(hash uint64, host string, entries []entry) {
 		for _, x := range entries {
 			e.entries = append(e.entries, hostedEntry{x, host})
 		}
-		return
 	}
 	for _, x := range entries {
 		s.record(x, host)
@@ -148,6 +157,9 @@ func (s *ownerState) applyDelta(hash uint64, host string, entries []entry) {
 // record keeps an activation reported by its host if this member owns the
 // identity and the host is still a member.
 func (s *ownerState) record(e entry, host string) {
+	if s.place == nil {
+		return // kept in early until the first topology
+	}
 	if _, alive := s.place.topo.Member(host); !alive {
 		return
 	}
@@ -248,9 +260,15 @@ func (s *ownerState) hostStopped(id ClusterIdentity, pid *actor.PID) (owner stri
 	return owner, ok && owner != s.self
 }
 
-// ownerForgets drops an owned entry if it still points at pid.
+// ownerForgets drops an owned entry, and early reports of it, if they
+// still point at pid.
 func (s *ownerState) ownerForgets(id ClusterIdentity, pid *actor.PID) {
 	if act, ok := s.owned[id]; ok && act.pid.Equal(pid) {
 		delete(s.owned, id)
+	}
+	for _, early := range s.early {
+		early.entries = slices.DeleteFunc(early.entries, func(e hostedEntry) bool {
+			return e.id == id && e.pid.Equal(pid)
+		})
 	}
 }

@@ -516,7 +516,10 @@ func (x *ActivationTerminated) GetPid() *actor.PID {
 type PlaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The grain.
-	Identity      *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	Identity *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// The hash of the owner's topology: a host that sees another one refuses,
+	// since its handover would not report the activation to the right owner.
+	TopologyHash  uint64 `protobuf:"varint,2,opt,name=topology_hash,json=topologyHash,proto3" json:"topology_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -558,13 +561,23 @@ func (x *PlaceRequest) GetIdentity() *Identity {
 	return nil
 }
 
+func (x *PlaceRequest) GetTopologyHash() uint64 {
+	if x != nil {
+		return x.TopologyHash
+	}
+	return 0
+}
+
 // PlaceResponse answers a PlaceRequest.
 type PlaceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The activation, on success.
 	Pid *actor.PID `protobuf:"bytes,1,opt,name=pid,proto3" json:"pid,omitempty"`
 	// Why it failed, otherwise.
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// The outcome: OK, TOPOLOGY_MISMATCH, UNAVAILABLE (the host is leaving)
+	// or FAILED.
+	Status        ActivationStatus `protobuf:"varint,3,opt,name=status,proto3,enum=troupe.cluster.internal.v1.ActivationStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -611,6 +624,13 @@ func (x *PlaceResponse) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *PlaceResponse) GetStatus() ActivationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActivationStatus_ACTIVATION_STATUS_UNSPECIFIED
 }
 
 // ActivationLocated tells a caller's member where the activation of an
@@ -698,12 +718,14 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\"\x80\x01\n" +
 	"\x14ActivationTerminated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
-	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"P\n" +
+	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"u\n" +
 	"\fPlaceRequest\x12@\n" +
-	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\"M\n" +
+	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12#\n" +
+	"\rtopology_hash\x18\x02 \x01(\x04R\ftopologyHash\"\x93\x01\n" +
 	"\rPlaceResponse\x12&\n" +
 	"\x03pid\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"}\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12D\n" +
+	"\x06status\x18\x03 \x01(\x0e2,.troupe.cluster.internal.v1.ActivationStatusR\x06status\"}\n" +
 	"\x11ActivationLocated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
 	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid*\xfe\x01\n" +
@@ -755,13 +777,14 @@ var file_troupe_cluster_internal_v1_identity_proto_depIdxs = []int32{
 	11, // 7: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
 	1,  // 8: troupe.cluster.internal.v1.PlaceRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
 	11, // 9: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
-	1,  // 10: troupe.cluster.internal.v1.ActivationLocated.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 11: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	0,  // 10: troupe.cluster.internal.v1.PlaceResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
+	1,  // 11: troupe.cluster.internal.v1.ActivationLocated.identity:type_name -> troupe.cluster.internal.v1.Identity
+	11, // 12: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_troupe_cluster_internal_v1_identity_proto_init() }

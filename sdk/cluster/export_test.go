@@ -1,0 +1,7 @@
+package cluster
+
+// OwnerOf returns id's owner in t, for the external tests.
+func OwnerOf(t Topology, id ClusterIdentity) string {
+	owner, _ := newPlacement(t).owner(id)
+	return owner
+}
