@@ -1,8 +1,10 @@
 # Troupe monorepo tasks. Every Go tool runs through `go tool` (pinned in
-# tools/go.mod), so a machine with Go, git and make needs nothing else.
+# tools/go.mod), so a machine with Go, gcc (for the race detector), git and
+# make needs nothing else.
 
 MODULES := sdk proto tools bench
 GO      ?= go
+GOFMT   := $(shell $(GO) env GOROOT)/bin/gofmt
 
 FUZZTIME ?= 5s
 
@@ -38,17 +40,17 @@ bench-quick: ## the same benchmarks at small sizes (seconds)
 	cd bench && $(GO) run ./cmd/troupe-bench -quick -runs 3
 
 lint: ## gofmt, go vet, staticcheck, buf lint, and stale generated code
-	@unformatted=$$(gofmt -l $(MODULES)); \
+	@unformatted=$$($(GOFMT) -l $(MODULES)); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@set -e; for m in $(MODULES); do \
 		echo "== vet + staticcheck $$m"; \
 		(cd $$m && $(GO) vet ./... && $(GO) tool staticcheck ./...); \
 	done
 	$(GO) tool buf lint proto
-	./scripts/check-generated.sh
+	GO=$(GO) ./scripts/check-generated.sh
 
 fmt: ## format every Go file
-	gofmt -w $(MODULES)
+	$(GOFMT) -w $(MODULES)
 
 proto: ## regenerate Go code from proto/
-	./scripts/genproto.sh
+	GO=$(GO) ./scripts/genproto.sh

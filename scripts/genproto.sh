@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root}
 cd "$root"
-go tool buf generate proto --template proto/buf.gen.yaml -o "$out"
+go=${GO:-go}
+"$go" tool buf generate proto --template proto/buf.gen.yaml -o "$out"
 # actor.PID gets its process cache field (see tools/cmd/pidfield).
-go run ./tools/cmd/pidfield "$out/sdk/actor/actor.pb.go"
+"$go" run ./tools/cmd/pidfield "$out/sdk/actor/actor.pb.go"
