@@ -11,10 +11,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// These benchmarks run the same scenarios as cmd/troupe-bench, one side per
-// sub-benchmark, for profiling with `go test -bench -cpuprofile`. The table
-// of record comes from cmd/troupe-bench, which interleaves the sides.
-
+// benchSides runs each side as a sub-benchmark of its own, for profiling
+// one side at a time, and reports the first figure of its last run in unit.
+// The table of record comes from cmd/troupe-bench, which interleaves the
+// sides.
 func benchSides(b *testing.B, troupe, proto func() ([]float64, error), unit string) {
 	for _, side := range []struct {
 		name string
@@ -34,10 +34,14 @@ func benchSides(b *testing.B, troupe, proto func() ([]float64, error), unit stri
 	}
 }
 
-// BenchmarkScenarios runs every local scenario at its quick size, one
-// sub-benchmark per scenario and side, e.g.
+// BenchmarkScenarios runs the scenarios of cmd/troupe-bench at their quick
+// sizes, one sub-benchmark per scenario and side, e.g. (in bench/)
 //
-//	go test -bench 'Scenarios/spawn-stop/troupe' -cpuprofile cpu.out ./bench
+//	go test -run '^$' -bench 'Scenarios/spawn-stop/troupe' -cpuprofile cpu.out
+//
+// The profile covers this process only: for the child processes of the
+// remote and cluster scenarios, see TROUPE_BENCH_CHILD_CPUPROFILE in the
+// package documentation.
 func BenchmarkScenarios(b *testing.B) {
 	for _, s := range AllScenarios(QuickSizes()) {
 		b.Run(s.Key, func(b *testing.B) {

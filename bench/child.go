@@ -6,96 +6,139 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
 
-// Some scenarios run each side in a child process of their own: the
-// benchmark binary itself, told by these environment variables which
-// function to run with which sizes. protoactor-go's cluster leaves
-// goroutines and memory behind after shutdown, which would weigh on
-// whatever ran next in the same process.
+// A child process is the benchmark binary itself, told by these environment
+// variables which role of childRoles to play, at which cluster sizes, and
+// where to write its CPU profile (see the package documentation).
 const (
-	childEnv      = "TROUPE_BENCH_CHILD"
-	childSizesEnv = "TROUPE_BENCH_CHILD_SIZES"
+	childEnv        = "TROUPE_BENCH_CHILD"
+	childSizesEnv   = "TROUPE_BENCH_CHILD_SIZES"
+	childProfileEnv = "TROUPE_BENCH_CHILD_CPUPROFILE"
 )
 
-// childFuncs are the functions a child can run, by name.
-var childFuncs = map[string]func(Sizes) ([]float64, error){
-	"cluster-request/troupe":     clusterLatency(TroupeClusterRequest),
-	"cluster-request/protoactor": clusterLatency(ProtoClusterRequest),
-	"cluster-activations/troupe": clusterRate(TroupeClusterActivations, func(c ClusterConfig) int { return c.Activations }),
-	"cluster-activations/protoactor": clusterRate(ProtoClusterActivations,
-		func(c ClusterConfig) int { return c.Activations }),
-	"cluster-handover/troupe":     clusterSeconds(TroupeClusterHandover),
-	"cluster-handover/protoactor": clusterSeconds(ProtoClusterHandover),
+// childRoles are what a child process can play, by name: the second node of
+// a remote scenario (node2/RUNTIME), which announces its address and serves
+// until its stdin closes, or one side of a cluster scenario (KEY/RUNTIME),
+// which prints its figures for inChild.
+var childRoles = map[string]func() error{
+	"node2/troupe":                   troupeNode2,
+	"node2/protoactor":               protoNode2,
+	"cluster-request/troupe":         clusterSide(clusterLatency(TroupeClusterRequest)),
+	"cluster-request/protoactor":     clusterSide(clusterLatency(ProtoClusterRequest)),
+	"cluster-activations/troupe":     clusterSide(clusterRate(TroupeClusterActivations)),
+	"cluster-activations/protoactor": clusterSide(clusterRate(ProtoClusterActivations)),
+	"cluster-handover/troupe":        clusterSide(clusterSeconds(TroupeClusterHandover)),
+	"cluster-handover/protoactor":    clusterSide(clusterSeconds(ProtoClusterHandover)),
 }
 
-func clusterLatency(run func(ClusterConfig) (Latency, error)) func(Sizes) ([]float64, error) {
-	return func(sz Sizes) ([]float64, error) {
-		l, err := run(sz.Cluster)
-		return []float64{micros(l.P50), micros(l.P99)}, err
+func clusterLatency(run func(ClusterConfig) (Latency, error)) func(ClusterConfig) ([]float64, error) {
+	return func(cc ClusterConfig) ([]float64, error) {
+		l, err := run(cc)
+		return l.percentiles(), err
 	}
 }
 
-func clusterRate(run func(ClusterConfig) (time.Duration, error), n func(ClusterConfig) int) func(Sizes) ([]float64, error) {
-	return func(sz Sizes) ([]float64, error) {
-		d, err := run(sz.Cluster)
-		return []float64{float64(n(sz.Cluster)) / d.Seconds()}, err
+// clusterRate turns the time to activate cc.Activations grains into a rate.
+func clusterRate(run func(ClusterConfig) (time.Duration, error)) func(ClusterConfig) ([]float64, error) {
+	return func(cc ClusterConfig) ([]float64, error) {
+		d, err := run(cc)
+		return []float64{float64(cc.Activations) / d.Seconds()}, err
 	}
 }
 
-func clusterSeconds(run func(ClusterConfig) (time.Duration, error)) func(Sizes) ([]float64, error) {
-	return func(sz Sizes) ([]float64, error) {
-		d, err := run(sz.Cluster)
+func clusterSeconds(run func(ClusterConfig) (time.Duration, error)) func(ClusterConfig) ([]float64, error) {
+	return func(cc ClusterConfig) ([]float64, error) {
+		d, err := run(cc)
 		return []float64{d.Seconds()}, err
 	}
 }
 
-// RunChildIfAsked plays the part the environment asks of a child process
-// (a scenario side, or the second node of a remote scenario) and exits;
-// otherwise it returns at once. Call it first thing in main and TestMain.
+// clusterSide is the role of one side of a cluster scenario: it runs run at
+// the sizes in childSizesEnv and prints the figures as a "result" line.
+func clusterSide(run func(ClusterConfig) ([]float64, error)) func() error {
+	return func() error {
+		var cc ClusterConfig
+		if err := json.Unmarshal([]byte(os.Getenv(childSizesEnv)), &cc); err != nil {
+			return err
+		}
+		figures, err := run(cc)
+		if err != nil {
+			return err
+		}
+		out, err := json.Marshal(figures)
+		if err != nil {
+			return err
+		}
+		fmt.Println("result", string(out))
+		return nil
+	}
+}
+
+// RunChildIfAsked plays the role the environment asks of a child process
+// and exits; in any other process it returns at once. Call it first thing
+// in main and TestMain.
 func RunChildIfAsked() {
-	RunNode2IfAsked()
-	name := os.Getenv(childEnv)
-	if name == "" {
+	role := os.Getenv(childEnv)
+	if role == "" {
 		return
 	}
-	fail := func(err error) {
+	if err := runChild(role); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	run, ok := childFuncs[name]
-	if !ok {
-		fail(fmt.Errorf("unknown child function %q", name))
-	}
-	var sz Sizes
-	if err := json.Unmarshal([]byte(os.Getenv(childSizesEnv)), &sz); err != nil {
-		fail(err)
-	}
-	figures, err := run(sz)
-	if err != nil {
-		fail(err)
-	}
-	out, _ := json.Marshal(figures)
-	fmt.Println("result", string(out))
 	os.Exit(0)
 }
 
-// inChild runs the named function in a child process and returns its
-// figures.
-func inChild(name string, sz Sizes) ([]float64, error) {
+func runChild(role string) error {
+	run, ok := childRoles[role]
+	if !ok {
+		return fmt.Errorf("unknown child role %q", role)
+	}
+	if prefix := os.Getenv(childProfileEnv); prefix != "" {
+		f, err := os.Create(prefix + "." + strings.ReplaceAll(role, "/", "-") + ".prof")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return run()
+}
+
+// selfCommand returns a command that runs the benchmark binary itself as a
+// child playing role, with env added to this process's environment and
+// stderr shared with it. The -test.run flag keeps a test binary from
+// running its tests should it get past TestMain's RunChildIfAsked;
+// cmd/troupe-bench never parses its flags in a child.
+func selfCommand(role string, env ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := json.Marshal(sz)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	return cmd, nil
+}
+
+// inChild plays role (one side of a cluster scenario) in a child process at
+// the sizes cc and returns its figures.
+func inChild(role string, cc ClusterConfig) ([]float64, error) {
+	sizes, err := json.Marshal(cc)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+name, childSizesEnv+"="+string(sizes))
-	cmd.Stderr = os.Stderr
+	cmd, err := selfCommand(role, childSizesEnv+"="+string(sizes))
+	if err != nil {
+		return nil, err
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -112,14 +155,14 @@ func inChild(name string, sz Sizes) ([]float64, error) {
 		case strings.HasPrefix(line, "result "):
 			childErr = json.Unmarshal([]byte(strings.TrimPrefix(line, "result ")), &figures)
 		case strings.HasPrefix(line, "error: "):
-			childErr = fmt.Errorf("%s: %s", name, strings.TrimPrefix(line, "error: "))
+			childErr = fmt.Errorf("%s: %s", role, strings.TrimPrefix(line, "error: "))
 		}
 	}
 	if err := cmd.Wait(); err != nil && childErr == nil {
-		childErr = fmt.Errorf("%s: %w", name, err)
+		childErr = fmt.Errorf("%s: %w", role, err)
 	}
 	if childErr == nil && figures == nil {
-		childErr = fmt.Errorf("%s: no result", name)
+		childErr = fmt.Errorf("%s: no result", role)
 	}
 	return figures, childErr
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/troupehq/troupe/bench/internal/benchpb"
@@ -24,11 +21,15 @@ func troupeEchoGrain(c actor.Context) {
 	}
 }
 
-// troupeCluster is an in-process Troupe cluster: members with their own
-// actor systems and remotes on loopback, sharing an in-memory membership.
+// troupeCluster is an in-process Troupe cluster: members (and clients) with
+// their own actor systems and remotes on loopback, sharing an in-memory
+// membership.
 type troupeCluster struct {
 	reg   *clustertest.Registry
 	nodes []*troupeNode
+	// changed receives a value (without blocking) whenever a node publishes
+	// a new topology.
+	changed chan struct{}
 }
 
 type troupeNode struct {
@@ -37,15 +38,21 @@ type troupeNode struct {
 	c   *cluster.Cluster
 }
 
+// startTroupeCluster starts members members and waits until every one sees
+// them all. On error it has shut down whatever it started.
 func startTroupeCluster(members int) (*troupeCluster, error) {
-	tc := &troupeCluster{reg: clustertest.NewRegistry()}
+	tc := &troupeCluster{reg: clustertest.NewRegistry(), changed: make(chan struct{}, 1)}
 	for range members {
 		if _, err := tc.add(); err != nil {
 			tc.stop()
 			return nil, err
 		}
 	}
-	return tc, tc.converge(members)
+	if err := tc.converge(members); err != nil {
+		tc.stop()
+		return nil, err
+	}
+	return tc, nil
 }
 
 func (tc *troupeCluster) add() (*troupeNode, error) { return tc.start(true) }
@@ -56,6 +63,7 @@ func (tc *troupeCluster) start(member bool) (*troupeNode, error) {
 	if err != nil {
 		return nil, err
 	}
+	actor.Subscribe(sys.EventStream(), func(cluster.Topology) { notify(tc.changed) })
 	r, err := remote.New(sys, remote.Config{})
 	if err == nil {
 		err = r.Start()
@@ -71,7 +79,7 @@ func (tc *troupeCluster) start(member bool) (*troupeNode, error) {
 	c, err := cluster.New(sys, r, cfg)
 	n := &troupeNode{sys: sys, r: r, c: c}
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), clusterConvergeTimeout)
 		err = c.Start(ctx)
 		cancel()
 	}
@@ -84,22 +92,23 @@ func (tc *troupeCluster) start(member bool) (*troupeNode, error) {
 	return n, nil
 }
 
-// converge waits until every member sees n members.
+// converge waits until every node, clients included, sees n members. It
+// wakes on the nodes' topology events, not on a timer.
 func (tc *troupeCluster) converge(n int) error {
-	deadline := time.Now().Add(shutdownTimeout)
-	for {
-		ok := true
+	return awaitCluster(tc.changed, func() (bool, error) {
 		for _, node := range tc.nodes {
-			ok = ok && len(node.c.Topology().Members) == n
+			if len(node.c.Topology().Members) != n {
+				return false, nil
+			}
 		}
-		if ok {
-			return nil
+		return true, nil
+	}, func() error {
+		sizes := make([]int, len(tc.nodes))
+		for i, node := range tc.nodes {
+			sizes[i] = len(node.c.Topology().Members)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("troupe cluster did not converge to %d members", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return fmt.Errorf("troupe cluster did not converge on %d members within %v: nodes see %v", n, clusterConvergeTimeout, sizes)
+	})
 }
 
 func (tc *troupeCluster) stop() {
@@ -115,8 +124,22 @@ func echoIdentity(id string) cluster.ClusterIdentity {
 	return cluster.ClusterIdentity{Kind: echoKind, ID: id}
 }
 
+// identities returns the echo grains prefix0 … prefix(n-1).
+func identities(prefix string, n int) []cluster.ClusterIdentity {
+	ids := make([]cluster.ClusterIdentity, n)
+	for i, name := range identityNames(prefix, n) {
+		ids[i] = echoIdentity(name)
+	}
+	return ids
+}
+
+// remoteIdentityCandidates is how many identities the request scenarios try
+// to find one that lives on a member other than the caller.
+const remoteIdentityCandidates = 1_000
+
 // TroupeClusterRequest measures sequential warm round trips from member 0
-// to an echo grain activated on another member.
+// to an echo grain activated on another member, each with a deadline of its
+// own, after cfg.Warmup unmeasured ones.
 func TroupeClusterRequest(cfg ClusterConfig) (Latency, error) {
 	tc, err := startTroupeCluster(cfg.Members)
 	if err != nil {
@@ -124,79 +147,49 @@ func TroupeClusterRequest(cfg ClusterConfig) (Latency, error) {
 	}
 	defer tc.stop()
 	caller := tc.nodes[0]
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	var id cluster.ClusterIdentity
-	for i := 0; ; i++ {
-		if i == 1000 {
-			return Latency{}, errors.New("no grain landed on another member")
-		}
-		id = echoIdentity(fmt.Sprint("g", i))
-		pid, err := caller.c.Get(ctx, id)
+	id, err := troupeRemoteIdentity(caller)
+	if err != nil {
+		return Latency{}, err
+	}
+	ping := &benchpb.Ping{}
+	return sampleLatency(cfg.Warmup, cfg.Requests, func() error {
+		return troupeGrainRequest(caller.c, id, ping)
+	})
+}
+
+// troupeRemoteIdentity returns an echo grain whose activation lives on a
+// member other than caller; finding it activates it.
+func troupeRemoteIdentity(caller *troupeNode) (cluster.ClusterIdentity, error) {
+	for _, id := range identities("g", remoteIdentityCandidates) {
+		var pid *actor.PID
+		err := withRequestTimeout(func(ctx context.Context) (err error) {
+			pid, err = caller.c.Get(ctx, id)
+			return err
+		})
 		if err != nil {
-			return Latency{}, err
+			return cluster.ClusterIdentity{}, err
 		}
 		if pid.Address != caller.r.Address() {
-			break
+			return id, nil
 		}
 	}
-	ping := &benchpb.Ping{}
-	samples := make([]time.Duration, 0, cfg.Requests)
-	for i := range cfg.Warmup + cfg.Requests {
-		start := time.Now()
-		if _, err := caller.c.Request(ctx, id, ping); err != nil {
-			return Latency{}, err
-		}
-		if i >= cfg.Warmup {
-			samples = append(samples, time.Since(start))
-		}
-	}
-	return summarize(samples), nil
+	return cluster.ClusterIdentity{}, errors.New("troupe cluster: every identity tried lives on member 0")
 }
 
-// requestAll asks each identity once from c, from 2×NumCPU goroutines, and
-// returns how long it took. Each call has requestTimeout.
-func requestAll(c *cluster.Cluster, ids []cluster.ClusterIdentity) (time.Duration, error) {
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 1)
-	ping := &benchpb.Ping{}
-	for range 2 * runtime.NumCPU() {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(ids) {
-					return
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-				_, err := c.Request(ctx, ids[i], ping)
-				cancel()
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return 0, err
-	default:
-	}
-	return time.Since(start), nil
+// troupeGrainRequest sends ping to the echo grain id through c, with a
+// deadline of its own, and waits for the pong.
+func troupeGrainRequest(c *cluster.Cluster, id cluster.ClusterIdentity, ping *benchpb.Ping) error {
+	return withRequestTimeout(func(ctx context.Context) error {
+		_, err := c.Request(ctx, id, ping)
+		return err
+	})
 }
 
-func identities(prefix string, n int) []cluster.ClusterIdentity {
-	ids := make([]cluster.ClusterIdentity, n)
-	for i := range ids {
-		ids[i] = echoIdentity(fmt.Sprint(prefix, i))
-	}
-	return ids
+// requestAll asks each of ids once through c, from 2×NumCPU goroutines,
+// and returns after the last answer or the first failure.
+func requestAll(c *cluster.Cluster, ids []cluster.ClusterIdentity) error {
+	ping := &benchpb.Ping{}
+	return concurrently(len(ids), func(i int) error { return troupeGrainRequest(c, ids[i], ping) })
 }
 
 // TroupeClusterActivations measures how long member 0 takes to activate
@@ -208,12 +201,13 @@ func TroupeClusterActivations(cfg ClusterConfig) (time.Duration, error) {
 		return 0, err
 	}
 	defer tc.stop()
-	return requestAll(tc.nodes[0].c, identities("a", cfg.Activations))
+	ids := identities("a", cfg.Activations)
+	return timed(func() error { return requestAll(tc.nodes[0].c, ids) })
 }
 
 // TroupeClusterHandover measures how long a cluster with cfg.HandoverGrains
 // active grains takes to restore full service when a member joins: from
-// the start of the new member until every member sees it and a client that
+// the start of the new member until every node sees it and a client that
 // has never called (so every call goes through the grain's owner) has had
 // an answer from every grain. Ownership of about a quarter of the grains
 // moves to the new member, which learns their activations through the
@@ -225,22 +219,23 @@ func TroupeClusterHandover(cfg ClusterConfig) (time.Duration, error) {
 	}
 	defer tc.stop()
 	client, err := tc.start(false)
+	if err == nil {
+		err = tc.converge(cfg.Members)
+	}
 	if err != nil {
 		return 0, err
 	}
 	ids := identities("h", cfg.HandoverGrains)
-	if _, err := requestAll(tc.nodes[0].c, ids); err != nil {
+	if err := requestAll(tc.nodes[0].c, ids); err != nil {
 		return 0, err
 	}
-	start := time.Now()
-	if _, err := tc.add(); err != nil {
-		return 0, err
-	}
-	if err := tc.converge(cfg.Members + 1); err != nil {
-		return 0, err
-	}
-	if _, err := requestAll(client.c, ids); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	return timed(func() error {
+		if _, err := tc.add(); err != nil {
+			return err
+		}
+		if err := tc.converge(cfg.Members + 1); err != nil {
+			return err
+		}
+		return requestAll(client.c, ids)
+	})
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,10 +39,6 @@ func DefaultCluster() ClusterConfig {
 	return ClusterConfig{Members: 3, Requests: 20_000, Warmup: 1_000, Activations: 100_000, HandoverGrains: 100_000}
 }
 
-// clusterConvergeTimeout bounds the wait for a member to start and for every
-// member to see the whole cluster; it never fires in a healthy run.
-const clusterConvergeTimeout = 30 * time.Second
-
 // protoClusterName names the protoactor-go cluster of the scenarios; each
 // scenario has its own in-memory agent, so clusters never see each other.
 const protoClusterName = "bench"
@@ -62,41 +58,29 @@ func ProtoClusterRequest(cfg ClusterConfig) (lat Latency, err error) {
 		return Latency{}, err
 	}
 	ping := &benchpb.Ping{}
-	samples := make([]time.Duration, 0, cfg.Requests)
-	for i := range cfg.Warmup + cfg.Requests {
-		start := time.Now()
-		if err := protoGrainRequest(c0, id, ping); err != nil {
-			return Latency{}, err
-		}
-		if i >= cfg.Warmup {
-			samples = append(samples, time.Since(start))
-		}
-	}
-	return summarize(samples), nil
+	return sampleLatency(cfg.Warmup, cfg.Requests, func() error { return protoGrainRequest(c0, id, ping) })
 }
 
 // ProtoClusterActivations measures how long member 0 of a protoactor-go
 // cluster takes to activate cfg.Activations new identities, one request
-// each, from 2*runtime.NumCPU() concurrent callers.
+// each, from 2×NumCPU concurrent callers.
 func ProtoClusterActivations(cfg ClusterConfig) (elapsed time.Duration, err error) {
 	pc, err := startProtoCluster(cfg.Members)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { err = errors.Join(err, pc.shutdown()) }()
-	start := time.Now()
-	if err := protoRequestAll(pc.members[0].c, "a", cfg.Activations); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	ids := identityNames("a", cfg.Activations)
+	return timed(func() error { return protoRequestAll(pc.members[0].c, ids) })
 }
 
 // ProtoClusterHandover measures how long a protoactor-go cluster with
 // cfg.HandoverGrains active grains takes to restore full service when a
-// member joins: from the start of the new member until every member sees it
-// and member 0 has had an answer from every grain again (2*runtime.NumCPU()
-// concurrent callers). Grains whose owner changed are re-activated on the
-// new member by the first request.
+// member joins: from the start of the new member until every node sees it
+// and a cluster client that has never called (an empty PID cache, so every
+// call asks the grain's owner first, as Troupe's client does) has had an
+// answer from every grain (2×NumCPU concurrent callers). Grains whose
+// owner changed are re-activated on the new member by the first request.
 //
 // The figure does not include the fixed one-second sleep at the end of
 // protoactor-go's Cluster.StartMember: the new member is registered and
@@ -110,18 +94,26 @@ func ProtoClusterHandover(cfg ClusterConfig) (elapsed time.Duration, err error) 
 		return 0, err
 	}
 	defer func() { err = errors.Join(err, pc.shutdown()) }()
-	c0 := pc.members[0].c
-	if err := protoRequestAll(c0, "h", cfg.HandoverGrains); err != nil {
+	client, err := pc.start(true)
+	if err == nil {
+		err = client.waitStarted()
+	}
+	if err != nil {
 		return 0, err
 	}
-	start := time.Now()
-	if err := pc.join(); err != nil {
+	ids := identityNames("h", cfg.HandoverGrains)
+	if err := protoRequestAll(pc.members[0].c, ids); err != nil {
 		return 0, err
 	}
-	if err := protoRequestAll(c0, "h", cfg.HandoverGrains); err != nil {
+	elapsed, err = timed(func() error {
+		if _, err := pc.start(false); err != nil {
+			return err
+		}
+		return protoRequestAll(client.c, ids)
+	})
+	if err != nil {
 		return 0, err
 	}
-	elapsed = time.Since(start)
 	// Let the new member's StartMember finish before the deferred shutdown
 	// (shutdown would wait for it too, but this reports a failure first).
 	if err := pc.members[len(pc.members)-1].waitStarted(); err != nil {
@@ -140,20 +132,22 @@ func (protoEchoGrain) Receive(c pactor.Context) {
 	}
 }
 
-// protoMember is one member of an in-process protoactor-go cluster.
+// protoMember is one member or client of an in-process protoactor-go
+// cluster.
 type protoMember struct {
-	c   *cluster.Cluster
-	sub *eventstream.Subscription
-	// size is the number of members in the last topology this member saw.
+	c      *cluster.Cluster
+	client bool
+	sub    *eventstream.Subscription
+	// size is the number of members in the last topology this node saw.
 	size atomic.Int32
-	// started is closed when StartMember has returned (or panicked, then
-	// startErr says why).
+	// started is closed when StartMember (StartClient) has returned, or
+	// panicked: then startErr says why.
 	started  chan struct{}
 	startErr error
 }
 
-// waitStarted waits, bounded, until StartMember has returned, and returns
-// its failure.
+// waitStarted waits, bounded, until StartMember (StartClient) has
+// returned, and returns its failure.
 func (m *protoMember) waitStarted() error {
 	if !m.awaitStarted() {
 		return fmt.Errorf("protoactor cluster member %s did not start within %v", m.c.ActorSystem.ID, clusterConvergeTimeout)
@@ -161,8 +155,8 @@ func (m *protoMember) waitStarted() error {
 	return m.startErr
 }
 
-// awaitStarted waits, bounded, until StartMember has returned or panicked,
-// and reports whether it has.
+// awaitStarted waits, bounded, until StartMember (StartClient) has returned
+// or panicked, and reports whether it has.
 func (m *protoMember) awaitStarted() bool {
 	select {
 	case <-m.started:
@@ -172,14 +166,29 @@ func (m *protoMember) awaitStarted() bool {
 	}
 }
 
-// protoCluster is an in-process protoactor-go cluster: every member has its
-// own actor system and remote on a loopback port, all share one in-memory
-// test provider agent, and identities are placed by disthash.
+// stop shuts a member down gracefully (protoactor-go's graceful shutdown
+// sleeps two seconds for ownership transfer). A client's system and remote
+// are shut down directly: protoactor-go's Cluster.Shutdown panics on a
+// client, whose gossiper (never started) has no log throttle.
+func (m *protoMember) stop() {
+	if !m.client {
+		m.c.Shutdown(true)
+		return
+	}
+	m.c.ActorSystem.Shutdown()
+	m.c.Remote.Shutdown(false)
+}
+
+// protoCluster is an in-process protoactor-go cluster: every member (and
+// client) has its own actor system and remote on a loopback port, all share
+// one in-memory test provider agent, and identities are placed by disthash.
 type protoCluster struct {
 	agent   *test.InMemAgent
 	members []*protoMember
-	// changed receives a value (without blocking) whenever a member sees a
-	// new topology.
+	// client is the cluster client, if one was started.
+	client *protoMember
+	// changed receives a value (without blocking) whenever a node sees a new
+	// topology or a start returns.
 	changed chan struct{}
 }
 
@@ -192,7 +201,7 @@ func startProtoCluster(n int) (*protoCluster, error) {
 	}
 	pc := &protoCluster{agent: test.NewInMemAgent(), changed: make(chan struct{}, 1)}
 	for range n {
-		if err := pc.join(); err != nil {
+		if _, err := pc.start(false); err != nil {
 			return nil, errors.Join(err, pc.shutdown())
 		}
 	}
@@ -204,30 +213,39 @@ func startProtoCluster(n int) (*protoCluster, error) {
 	return pc, nil
 }
 
-// join starts one more member and waits until every member, the new one
-// included, sees all of them. It does not wait for the new member's
-// StartMember to return: that ends with a fixed one-second sleep after the
-// member has registered with the provider.
+// nodes returns the members and the client.
+func (pc *protoCluster) nodes() []*protoMember {
+	if pc.client == nil {
+		return pc.members
+	}
+	return append(slices.Clip(pc.members), pc.client)
+}
+
+// start starts one more member, or the client (at most one) if client is
+// true, and waits until every node, the new one included, sees all members.
+// It does not wait for a new member's StartMember to return: that ends with
+// a fixed one-second sleep after the member has registered with the
+// provider.
 //
-// Members join one at a time: the test provider hands each member the
-// agent's service list from inside the registering call, so two concurrent
-// registrations could let a stale list arrive last, and a member missing from
-// a topology is blocked for good.
-func (pc *protoCluster) join() error {
+// Nodes start one at a time: the test provider hands each node the agent's
+// service list from inside the registering call, so two concurrent
+// registrations could let a stale list arrive last, and a member missing
+// from a topology is blocked for good.
+func (pc *protoCluster) start(client bool) (*protoMember, error) {
+	if client && pc.client != nil {
+		return nil, errors.New("protoactor cluster: a second client")
+	}
 	sys := newProtoSystem()
-	m := &protoMember{started: make(chan struct{})}
-	// The topology subscription is made just before the member registers
-	// with the provider, after the identity lookup's own: subscribers run in
-	// order, so a member counts as converged only once its disthash placement
-	// has the new topology too.
-	provider := &protoProvider{Provider: test.NewTestProvider(pc.agent), beforeStart: func(c *cluster.Cluster) {
+	m := &protoMember{client: client, started: make(chan struct{})}
+	// The topology subscription is made just before the node registers with
+	// (or subscribes to) the provider, after the identity lookup's own:
+	// subscribers run in order, so a node counts as converged only once its
+	// disthash placement has the new topology too.
+	provider := &protoProvider{Provider: test.NewTestProvider(pc.agent), agent: pc.agent, beforeStart: func(c *cluster.Cluster) {
 		m.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
 			if t, ok := evt.(*cluster.ClusterTopology); ok {
 				m.size.Store(int32(len(t.Members)))
-				select {
-				case pc.changed <- struct{}{}:
-				default:
-				}
+				notify(pc.changed)
 			}
 		})
 	}}
@@ -238,23 +256,34 @@ func (pc *protoCluster) join() error {
 		cluster.WithKinds(cluster.NewKind(echoKind, pactor.PropsFromProducer(func() pactor.Actor { return protoEchoGrain{} }))),
 	)
 	m.c = cluster.New(sys, cfg)
-	pc.members = append(pc.members, m)
+	if client {
+		pc.client = m
+	} else {
+		pc.members = append(pc.members, m)
+	}
 	go func() {
+		// Wake converge once started is closed and startErr set.
+		defer notify(pc.changed)
 		defer close(m.started)
 		defer func() {
 			if r := recover(); r != nil {
-				m.startErr = fmt.Errorf("protoactor cluster member did not start: %v", r)
+				m.startErr = fmt.Errorf("protoactor cluster node did not start: %v", r)
 			}
 		}()
-		m.c.StartMember()
+		if client {
+			m.c.StartClient()
+		} else {
+			m.c.StartMember()
+		}
 	}()
-	return pc.converge(m)
+	return m, pc.converge(m)
 }
 
-// protoProvider is the in-memory test provider with a hook run when a
-// member starts, just before it registers.
+// protoProvider is the in-memory test provider with a hook run when a node
+// starts, just before it registers (a member) or subscribes (a client).
 type protoProvider struct {
 	*test.Provider
+	agent       *test.InMemAgent
 	beforeStart func(*cluster.Cluster)
 }
 
@@ -264,48 +293,64 @@ func (p *protoProvider) StartMember(c *cluster.Cluster) error {
 	return p.Provider.StartMember(c)
 }
 
-// converge waits until every member sees all members of pc, or joining's
-// StartMember fails, or the deadline passes.
-func (pc *protoCluster) converge(joining *protoMember) error {
-	want := int32(len(pc.members))
-	deadline := time.NewTimer(clusterConvergeTimeout)
-	defer deadline.Stop()
-	started := joining.started
-	for {
-		all := true
-		for _, m := range pc.members {
-			if m.size.Load() != want {
-				all = false
-				break
-			}
+// StartClient runs the hook, then hands the client the agent's member list,
+// now and on every change. test.Provider's own StartClient cannot be used:
+// it never records the cluster, and dereferences it (nil) on the first
+// update.
+func (p *protoProvider) StartClient(c *cluster.Cluster) error {
+	p.beforeStart(c)
+	update := func() {
+		if c.ActorSystem.IsStopped() {
+			return
 		}
-		if all {
-			return nil
+		statuses := p.agent.GetStatusHealth()
+		members := make([]*cluster.Member, 0, len(statuses))
+		for _, s := range statuses {
+			members = append(members, &cluster.Member{Id: s.ID, Host: s.Host, Port: int32(s.Port), Kinds: slices.Clone(s.Kinds)})
 		}
-		select {
-		case <-pc.changed:
-		case <-started:
-			if joining.startErr != nil {
-				return joining.startErr
-			}
-			started = nil // returned fine; keep waiting for the topology
-		case <-deadline.C:
-			sizes := make([]int32, len(pc.members))
-			for i, m := range pc.members {
-				sizes[i] = m.size.Load()
-			}
-			return fmt.Errorf("protoactor cluster did not converge on %d members within %v: members see %v", want, clusterConvergeTimeout, sizes)
-		}
+		c.MemberList.UpdateClusterTopology(members)
 	}
+	p.agent.SubscribeStatusUpdate(update)
+	update()
+	return nil
 }
 
-// shutdown stops every member gracefully and concurrently (protoactor-go's
-// graceful shutdown sleeps two seconds for ownership transfer), each bounded
-// by shutdownTimeout.
+// converge waits until every node sees all members of pc, or joining's
+// start fails, or clusterConvergeTimeout passes. It wakes on the nodes'
+// topology events, not on a timer.
+func (pc *protoCluster) converge(joining *protoMember) error {
+	want := int32(len(pc.members))
+	nodes := pc.nodes()
+	return awaitCluster(pc.changed, func() (bool, error) {
+		select {
+		case <-joining.started:
+			if joining.startErr != nil {
+				return false, joining.startErr
+			}
+		default:
+		}
+		for _, m := range nodes {
+			if m.size.Load() != want {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, func() error {
+		sizes := make([]int32, len(nodes))
+		for i, m := range nodes {
+			sizes[i] = m.size.Load()
+		}
+		return fmt.Errorf("protoactor cluster did not converge on %d members within %v: nodes see %v", want, clusterConvergeTimeout, sizes)
+	})
+}
+
+// shutdown stops every node concurrently (see stop), each bounded by
+// shutdownTimeout.
 func (pc *protoCluster) shutdown() error {
-	errs := make([]error, len(pc.members))
+	nodes := pc.nodes()
+	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
-	for i, m := range pc.members {
+	for i, m := range nodes {
 		wg.Go(func() {
 			if !m.awaitStarted() {
 				// StartMember is stuck: shutting down under it would race.
@@ -319,7 +364,7 @@ func (pc *protoCluster) shutdown() error {
 						done <- fmt.Errorf("protoactor cluster member shutdown: %v", r)
 					}
 				}()
-				m.c.Shutdown(true)
+				m.stop()
 				done <- nil
 			}()
 			select {
@@ -342,8 +387,7 @@ func (pc *protoCluster) shutdown() error {
 // lives on a member other than c's; finding it activates it.
 func protoRemoteIdentity(c *cluster.Cluster) (string, error) {
 	self := c.ActorSystem.Address()
-	for i := range 1_000 {
-		id := fmt.Sprintf("g%d", i)
+	for _, id := range identityNames("g", remoteIdentityCandidates) {
 		pid := c.Get(id, echoKind)
 		if pid == nil {
 			return "", fmt.Errorf("protoactor cluster: no activation for %s", id)
@@ -381,34 +425,11 @@ func protoGrainRequest(c *cluster.Cluster, id string, ping *benchpb.Ping) error 
 	}
 }
 
-// protoRequestAll sends one ping to each of the echo grains prefix0 ..
-// prefix(n-1) through c, from 2*runtime.NumCPU() goroutines, and returns when
-// all have answered or after the first failure (each request gives up after
-// about requestTimeout, so this is bounded too).
-func protoRequestAll(c *cluster.Cluster, prefix string, n int) error {
-	var (
-		next    atomic.Int64
-		failed  atomic.Bool
-		errOnce sync.Once
-		first   error
-		wg      sync.WaitGroup
-	)
+// protoRequestAll asks each of the echo grains ids once through c, from
+// 2×NumCPU goroutines, and returns after the last answer or the first
+// failure (each request gives up after about requestTimeout, so this is
+// bounded too).
+func protoRequestAll(c *cluster.Cluster, ids []string) error {
 	ping := &benchpb.Ping{}
-	for range 2 * runtime.NumCPU() {
-		wg.Go(func() {
-			for !failed.Load() {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				if err := protoGrainRequest(c, fmt.Sprintf("%s%d", prefix, i), ping); err != nil {
-					errOnce.Do(func() { first = err })
-					failed.Store(true)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
+	return concurrently(len(ids), func(i int) error { return protoGrainRequest(c, ids[i], ping) })
 }

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	pactor "github.com/asynkron/protoactor-go/actor"
+
 	"github.com/troupehq/troupe/sdk/actor"
 )
 
-// FanInConfig: Senders goroutines outside the actor system each send
-// Messages messages to one actor, which counts them: the mailbox under
-// contention from many producers.
+// FanInConfig is the shape of the fan-in scenario: Senders goroutines
+// outside the actor system each send Messages messages to one actor, which
+// counts them (the mailbox under contention from many producers).
 type FanInConfig struct {
 	Senders, Messages int
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pactor "github.com/asynkron/protoactor-go/actor"
+
 	"github.com/troupehq/troupe/sdk/actor"
 )
 

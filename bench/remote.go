@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -22,12 +20,9 @@ import (
 	"github.com/troupehq/troupe/sdk/remote"
 )
 
-// The remote scenarios run their second node in a child process: the
-// benchmark binary itself, asked by this environment variable to serve an
-// echo actor with one runtime or the other.
-const node2Env = "TROUPE_BENCH_NODE2"
-
-// RemoteConfig is the shape of the remote scenarios.
+// RemoteConfig is the shape of the remote scenarios, which run node1 in the
+// benchmark's process and node2, serving an echo actor, in a child process
+// (the child roles node2/troupe and node2/protoactor).
 type RemoteConfig struct {
 	// Messages is the number of pings of the throughput scenario (the shape
 	// of protoactor-go's remote-benchmark: fire-and-forget pings, each
@@ -46,30 +41,6 @@ func DefaultRemote() RemoteConfig {
 // echoKind is the kind both node2s register.
 const echoKind = "echo"
 
-// RunNode2IfAsked serves as the second node of a remote scenario when the
-// environment asks for it, and then exits; otherwise it returns at once.
-// Call it first thing in main and TestMain.
-func RunNode2IfAsked() {
-	impl := os.Getenv(node2Env)
-	if impl == "" {
-		return
-	}
-	var err error
-	switch impl {
-	case "troupe":
-		err = troupeNode2()
-	case "protoactor":
-		err = protoNode2()
-	default:
-		err = fmt.Errorf("unknown runtime %q", impl)
-	}
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
 // announce tells the parent where node2 listens, then waits for the parent
 // to close stdin.
 func announce(address string) {
@@ -77,18 +48,9 @@ func announce(address string) {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
+// troupeNode2 is the child role node2/troupe: node2 of a remote scenario
+// on Troupe.
 func troupeNode2() error {
-	if path := os.Getenv("TROUPE_BENCH_NODE2_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	sys, err := actor.NewSystem(actor.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
@@ -126,17 +88,17 @@ func (e *troupeEcho) Receive(c actor.Context) {
 	}
 }
 
+// protoNode2 is the child role node2/protoactor: node2 of a remote scenario
+// on protoactor-go.
 func protoNode2() error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
 	sys := newProtoSystem()
-	r := premote.NewRemote(sys, premote.Configure("127.0.0.1", port))
+	// Port 0: the remote listens on a port the kernel picks and takes the
+	// address it got as the system's.
+	r := premote.NewRemote(sys, premote.Configure("127.0.0.1", 0))
 	r.Register(echoKind, pactor.PropsFromProducer(func() pactor.Actor { return &protoEcho{} },
 		pactor.WithMailbox(pactor.Bounded(1_000_000))))
 	r.Start()
-	announce(fmt.Sprintf("127.0.0.1:%d", port))
+	announce(sys.Address())
 	r.Shutdown(true)
 	return nil
 }
@@ -157,15 +119,6 @@ func (e *protoEcho) Receive(c pactor.Context) {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // node2 is a running child process.
 type node2 struct {
 	cmd     *exec.Cmd
@@ -173,15 +126,13 @@ type node2 struct {
 	address string
 }
 
-// startNode2 starts the benchmark binary as node2 for impl.
+// startNode2 starts a child process as node2 on impl (troupe or
+// protoactor).
 func startNode2(impl string) (*node2, error) {
-	exe, err := os.Executable()
+	cmd, err := selfCommand("node2/" + impl)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), node2Env+"="+impl)
-	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -219,11 +170,12 @@ func (n *node2) stop() {
 	}
 }
 
-// troupeNode1 starts node1's system and remote and spawns the echo on n2.
-func troupeNode1(n2 *node2) (*actor.System, *remote.Remote, *actor.PID, func(), error) {
-	sys, err := actor.NewSystem(actor.Config{Logger: slog.New(slog.DiscardHandler)})
+// troupeNode1 starts node1's system and remote and spawns the echo on n2;
+// stop shuts both down.
+func troupeNode1(n2 *node2) (sys *actor.System, echo *actor.PID, stop func(), err error) {
+	sys, err = actor.NewSystem(actor.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	r, err := remote.New(sys, remote.Config{})
 	if err == nil {
@@ -231,9 +183,9 @@ func troupeNode1(n2 *node2) (*actor.System, *remote.Remote, *actor.PID, func(), 
 	}
 	if err != nil {
 		shutdown(sys)
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	stop := func() {
+	stop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		_ = r.Shutdown(ctx)
@@ -241,12 +193,12 @@ func troupeNode1(n2 *node2) (*actor.System, *remote.Remote, *actor.PID, func(), 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	echo, err := r.Spawn(ctx, n2.address, echoKind)
+	echo, err = r.Spawn(ctx, n2.address, echoKind)
 	if err != nil {
 		stop()
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	return sys, r, echo, stop, nil
+	return sys, echo, stop, nil
 }
 
 // TroupeRemotePingPong sends cfg.Messages pings from node1's root to the
@@ -257,7 +209,7 @@ func TroupeRemotePingPong(cfg RemoteConfig) (time.Duration, error) {
 		return 0, err
 	}
 	defer n2.stop()
-	sys, _, echo, stop, err := troupeNode1(n2)
+	sys, echo, stop, err := troupeNode1(n2)
 	if err != nil {
 		return 0, err
 	}
@@ -327,13 +279,10 @@ func ProtoRemotePingPong(cfg RemoteConfig) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// protoNode1 starts node1's system and remote and spawns the echo on n2.
 func protoNode1(n2 *node2) (*pactor.ActorSystem, *premote.Remote, *pactor.PID, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	sys := newProtoSystem()
-	r := premote.NewRemote(sys, premote.Configure("127.0.0.1", port))
+	r := premote.NewRemote(sys, premote.Configure("127.0.0.1", 0))
 	r.Start()
 	resp, err := r.Spawn(n2.address, echoKind, shutdownTimeout)
 	if err != nil {
@@ -355,25 +304,12 @@ func TroupeRemoteRequest(cfg RemoteConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	defer n2.stop()
-	sys, _, echo, stop, err := troupeNode1(n2)
+	sys, echo, stop, err := troupeNode1(n2)
 	if err != nil {
 		return Latency{}, err
 	}
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	ping := &benchpb.Ping{}
-	samples := make([]time.Duration, 0, cfg.Requests)
-	for i := range cfg.Warmup + cfg.Requests {
-		start := time.Now()
-		if _, err := sys.Request(ctx, echo, ping); err != nil {
-			return Latency{}, err
-		}
-		if i >= cfg.Warmup {
-			samples = append(samples, time.Since(start))
-		}
-	}
-	return summarize(samples), nil
+	return sampleLatency(cfg.Warmup, cfg.Requests, troupeRequest(sys, echo, &benchpb.Ping{}))
 }
 
 // ProtoRemoteRequest is the same on protoactor-go.
@@ -388,16 +324,5 @@ func ProtoRemoteRequest(cfg RemoteConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	defer r.Shutdown(true)
-	ping := &benchpb.Ping{}
-	samples := make([]time.Duration, 0, cfg.Requests)
-	for i := range cfg.Warmup + cfg.Requests {
-		start := time.Now()
-		if _, err := sys.Root.RequestFuture(echo, ping, requestTimeout).Result(); err != nil {
-			return Latency{}, err
-		}
-		if i >= cfg.Warmup {
-			samples = append(samples, time.Since(start))
-		}
-	}
-	return summarize(samples), nil
+	return sampleLatency(cfg.Warmup, cfg.Requests, protoRequest(sys.Root, echo, &benchpb.Ping{}))
 }

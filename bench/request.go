@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pactor "github.com/asynkron/protoactor-go/actor"
+
 	"github.com/troupehq/troupe/sdk/actor"
 )
 
@@ -28,8 +29,13 @@ func summarize(samples []time.Duration) Latency {
 	return Latency{Mean: sum / time.Duration(len(samples)), P50: pct(0.50), P99: pct(0.99)}
 }
 
-// RequestConfig: Requests sequential request/response round trips from a
-// non-actor caller to an echo actor, after Warmup unmeasured ones.
+// percentiles returns the p50 and p99 in microseconds, the figures of the
+// remote and cluster latency scenarios.
+func (l Latency) percentiles() []float64 { return []float64{micros(l.P50), micros(l.P99)} }
+
+// RequestConfig is the shape of the local request scenario: Requests
+// sequential request/response round trips from a non-actor caller to an
+// echo actor, after Warmup unmeasured ones.
 type RequestConfig struct {
 	Requests, Warmup int
 }
@@ -39,8 +45,54 @@ func DefaultRequest() RequestConfig { return RequestConfig{Requests: 200_000, Wa
 
 type echoReq struct{}
 
-// requestTimeout bounds each benchmark request; it never fires in a healthy run.
+// requestTimeout bounds each benchmark request, on either runtime; it never
+// fires in a healthy run.
 const requestTimeout = 10 * time.Second
+
+// withRequestTimeout calls call with a context of its own that expires
+// after requestTimeout: each Troupe request pays for its own deadline, as
+// each protoactor-go request does for the timeout it is given.
+func withRequestTimeout(call func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	return call(ctx)
+}
+
+// sampleLatency makes warmup+requests sequential calls, stopping at the
+// first failure, and summarizes the round-trip times of the last requests.
+func sampleLatency(warmup, requests int, call func() error) (Latency, error) {
+	samples := make([]time.Duration, 0, requests)
+	for i := range warmup + requests {
+		start := time.Now()
+		if err := call(); err != nil {
+			return Latency{}, err
+		}
+		if i >= warmup {
+			samples = append(samples, time.Since(start))
+		}
+	}
+	return summarize(samples), nil
+}
+
+// troupeRequest returns a call that sends msg to pid with System.Request
+// and waits for the answer, with a deadline of its own.
+func troupeRequest(sys *actor.System, pid *actor.PID, msg any) func() error {
+	return func() error {
+		return withRequestTimeout(func(ctx context.Context) error {
+			_, err := sys.Request(ctx, pid, msg)
+			return err
+		})
+	}
+}
+
+// protoRequest returns a call that sends msg to pid with
+// RequestFuture(...).Result(), bounded by requestTimeout.
+func protoRequest(root *pactor.RootContext, pid *pactor.PID, msg any) func() error {
+	return func() error {
+		_, err := root.RequestFuture(pid, msg, requestTimeout).Result()
+		return err
+	}
+}
 
 // TroupeRequest measures Troupe's System.Request round trip.
 func TroupeRequest(cfg RequestConfig) (Latency, error) {
@@ -54,20 +106,7 @@ func TroupeRequest(cfg RequestConfig) (Latency, error) {
 			c.Respond(m)
 		}
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	msg := &echoReq{}
-	samples := make([]time.Duration, 0, cfg.Requests)
-	for i := range cfg.Warmup + cfg.Requests {
-		start := time.Now()
-		if _, err := sys.Request(ctx, pid, msg); err != nil {
-			return Latency{}, err
-		}
-		if i >= cfg.Warmup {
-			samples = append(samples, time.Since(start))
-		}
-	}
-	return summarize(samples), nil
+	return sampleLatency(cfg.Warmup, cfg.Requests, troupeRequest(sys, pid, &echoReq{}))
 }
 
 // ProtoRequest measures protoactor-go's RequestFuture(...).Result() round trip.
@@ -80,17 +119,7 @@ func ProtoRequest(cfg RequestConfig) (Latency, error) {
 			c.Respond(m)
 		}
 	}))
-	msg := &echoReq{}
-	samples := make([]time.Duration, 0, cfg.Requests)
-	for i := range cfg.Warmup + cfg.Requests {
-		start := time.Now()
-		if _, err := root.RequestFuture(pid, msg, requestTimeout).Result(); err != nil {
-			return Latency{}, err
-		}
-		if i >= cfg.Warmup {
-			samples = append(samples, time.Since(start))
-		}
-	}
+	lat, err := sampleLatency(cfg.Warmup, cfg.Requests, protoRequest(root, pid, &echoReq{}))
 	_ = root.StopFuture(pid).Wait()
-	return summarize(samples), nil
+	return lat, err
 }

@@ -59,8 +59,8 @@ func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 	return rows, nil
 }
 
-// Sizes scales the local scenarios; Full is what the issue asks for, Quick
-// is for smoke runs.
+// Sizes scales every scenario: FullSizes are the shapes of record,
+// QuickSizes are for smoke runs.
 type Sizes struct {
 	Cluster    ClusterConfig
 	Remote     RemoteConfig
@@ -160,7 +160,7 @@ func RemoteScenarios(sz Sizes) []Scenario {
 	latency := func(run func(RemoteConfig) (Latency, error)) func() ([]float64, error) {
 		return func() ([]float64, error) {
 			l, err := run(rc)
-			return []float64{micros(l.P50), micros(l.P99)}, err
+			return l.percentiles(), err
 		}
 	}
 	rate := func(run func(RemoteConfig) (time.Duration, error)) func() ([]float64, error) {
@@ -191,8 +191,8 @@ func RemoteScenarios(sz Sizes) []Scenario {
 // ClusterScenarios compare in-process clusters of sz.Cluster.Members
 // members, each side run in a child process of its own.
 func ClusterScenarios(sz Sizes) []Scenario {
-	side := func(name string) func() ([]float64, error) {
-		return func() ([]float64, error) { return inChild(name, sz) }
+	side := func(role string) func() ([]float64, error) {
+		return func() ([]float64, error) { return inChild(role, sz.Cluster) }
 	}
 	cc := sz.Cluster
 	return []Scenario{

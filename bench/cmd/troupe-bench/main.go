@@ -1,10 +1,13 @@
 // Command troupe-bench runs Troupe's benchmarks side by side with
-// protoactor-go in one process and prints a table: each figure is the median
-// of several interleaved runs, so both see the same machine load, and only
-// the ratio is meant to be compared across machines.
+// protoactor-go and prints a table: each figure is the median of several
+// interleaved runs, so both see the same machine load, and only the ratio
+// is meant to be compared across machines. The remote and cluster
+// scenarios start this binary again as child processes (see package bench,
+// which also tells how to profile them).
 //
-//	go run ./cmd/troupe-bench            # the shapes of record (minutes)
-//	go run ./cmd/troupe-bench -quick     # small shapes (seconds)
+//	go run ./cmd/troupe-bench                    # the shapes of record (minutes)
+//	go run ./cmd/troupe-bench -quick             # small shapes (seconds)
+//	go run ./cmd/troupe-bench -quick -only '^cluster-' -runs 3 -v
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strings"
 
 	"github.com/troupehq/troupe/bench"
 )
@@ -23,7 +27,7 @@ func main() {
 	quick := flag.Bool("quick", false, "small shapes for a smoke run")
 	runs := flag.Int("runs", 5, "interleaved runs per side; the table shows medians")
 	verbose := flag.Bool("v", false, "print every run")
-	only := flag.String("only", "", "run only the scenarios whose key (pingpong-bounded, pingpong-default, fan-in, request, spawn-stop, idle-bytes, remote-pingpong, remote-request, cluster-request, cluster-activations, cluster-handover) matches this regular expression")
+	only := flag.String("only", "", "run only the scenarios whose key ("+strings.Join(scenarioKeys(), ", ")+") matches this regular expression")
 	flag.Parse()
 	filter, err := regexp.Compile(*only)
 	if err != nil {
@@ -55,4 +59,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "troupe-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// scenarioKeys returns the keys of every scenario, in the order they run.
+func scenarioKeys() []string {
+	var keys []string
+	for _, s := range bench.AllScenarios(bench.QuickSizes()) {
+		keys = append(keys, s.Key)
+	}
+	return keys
 }

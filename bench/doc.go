@@ -1,0 +1,20 @@
+// Package bench measures Troupe side by side with
+// github.com/asynkron/protoactor-go. Each scenario has a Troupe and a
+// protoactor-go implementation of the same shape; cmd/troupe-bench runs the
+// two sides interleaved and prints the medians as a table, and
+// BenchmarkScenarios exposes them to `go test -bench` for profiling.
+//
+// The local scenarios run in the benchmark's own process. The others start
+// the benchmark binary again as a child process (see RunChildIfAsked): the
+// remote scenarios serve their second node from a child, and each side of a
+// cluster scenario runs its whole in-process cluster in a child, because
+// protoactor-go's cluster leaves goroutines and memory behind after
+// shutdown.
+//
+// `go test -cpuprofile` profiles only the parent process. To profile the
+// children too, set TROUPE_BENCH_CHILD_CPUPROFILE to a path prefix: each
+// child writes its CPU profile to PREFIX.ROLE.prof, where ROLE names what
+// it played (node2-troupe, cluster-handover-protoactor, …); a later child
+// of the same role overwrites the file, so run one scenario (-only) once
+// (-runs 1).
+package bench
