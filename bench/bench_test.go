@@ -11,16 +11,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// benchSides runs each side as a sub-benchmark of its own, for profiling
-// one side at a time, and reports the first figure of its last run in unit.
-// The table of record comes from cmd/troupe-bench, which interleaves the
-// sides.
-func benchSides(b *testing.B, troupe, proto func() ([]float64, error), unit string) {
-	for _, side := range []struct {
-		name string
-		run  func() ([]float64, error)
-	}{{"troupe", troupe}, {"protoactor", proto}} {
-		b.Run(side.name, func(b *testing.B) {
+// benchSides runs each side of s as a sub-benchmark of its own, for
+// profiling one side at a time, and reports the first figure of its last
+// run in unit. The table of record comes from cmd/troupe-bench, which
+// interleaves the sides.
+func benchSides(b *testing.B, s Scenario, unit string) {
+	for _, side := range s.sides() {
+		b.Run(strings.ReplaceAll(side.name, " ", "-"), func(b *testing.B) {
 			var last []float64
 			for b.Loop() {
 				f, err := side.run()
@@ -45,7 +42,7 @@ func benchSides(b *testing.B, troupe, proto func() ([]float64, error), unit stri
 func BenchmarkScenarios(b *testing.B) {
 	for _, s := range AllScenarios(QuickSizes()) {
 		b.Run(s.Key, func(b *testing.B) {
-			benchSides(b, s.Troupe, s.Proto, strings.ReplaceAll(s.Metrics[0].Unit, "ns/op", "ns/request"))
+			benchSides(b, s, strings.ReplaceAll(s.Metrics[0].Unit, "ns/op", "ns/request"))
 		})
 	}
 }
@@ -62,14 +59,27 @@ func TestScenariosRun(t *testing.T) {
 	sz.IdleActors = 100
 	sz.Remote = RemoteConfig{Messages: 1_000, Requests: 20, Warmup: 5}
 	sz.Cluster = ClusterConfig{Members: 3, Requests: 20, Warmup: 5, Activations: 100, HandoverGrains: 100}
-	rows, err := Run(AllScenarios(sz), 1, testWriter{t})
+	scenarios := AllScenarios(sz)
+	rows, err := Run(scenarios, 1, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
+	}
+	floors := 0
+	for _, s := range scenarios {
+		if s.Floor != nil {
+			floors += len(s.Metrics)
+		}
 	}
 	for _, r := range rows {
 		if r.Troupe <= 0 || r.Proto <= 0 {
 			t.Errorf("%s: troupe %v, protoactor-go %v; want both positive", r.Name, r.Troupe, r.Proto)
 		}
+		if r.Floor > 0 {
+			floors--
+		}
+	}
+	if floors != 0 {
+		t.Errorf("%d rows of scenarios with a floor have none", floors)
 	}
 }
 

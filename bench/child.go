@@ -21,14 +21,17 @@ const (
 )
 
 // childRoles are what a child process can play, by name: the second node of
-// a remote scenario (node2/RUNTIME), which announces its address and serves
-// until its stdin closes, or one side of a cluster scenario (KEY/RUNTIME),
+// a remote scenario (node2/RUNTIME, or node2/grpc for the bare transport's
+// floor), which announces its address and serves until its stdin closes,
+// or one side of a cluster scenario (KEY/RUNTIME, KEY/grpc for a floor),
 // which prints its figures for inChild.
 var childRoles = map[string]func() error{
 	"node2/troupe":                   troupeNode2,
 	"node2/protoactor":               protoNode2,
+	"node2/grpc":                     floorNode2,
 	"cluster-request/troupe":         clusterSide(clusterLatency(TroupeClusterRequest)),
 	"cluster-request/protoactor":     clusterSide(clusterLatency(ProtoClusterRequest)),
+	"cluster-request/grpc":           clusterSide(clusterLatency(FloorClusterRequest)),
 	"cluster-activations/troupe":     clusterSide(clusterRate(TroupeClusterActivations)),
 	"cluster-activations/protoactor": clusterSide(clusterRate(ProtoClusterActivations)),
 	"cluster-handover/troupe":        clusterSide(clusterSeconds(TroupeClusterHandover)),

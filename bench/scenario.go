@@ -24,6 +24,9 @@ type Scenario struct {
 	Metrics []Metric
 	Troupe  func() ([]float64, error)
 	Proto   func() ([]float64, error)
+	// Floor, if set, runs the same workload on the bare transport, with no
+	// actor runtime (see FloorRemoteRequest): what no runtime can beat.
+	Floor func() ([]float64, error)
 }
 
 // Run runs every scenario runs times, alternating Troupe and protoactor-go
@@ -32,14 +35,9 @@ type Scenario struct {
 func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 	var rows []Row
 	for _, s := range scenarios {
-		troupe := make([][]float64, len(s.Metrics))
-		proto := make([][]float64, len(s.Metrics))
+		sides := s.sides()
 		for i := range runs {
-			for _, side := range []struct {
-				name string
-				run  func() ([]float64, error)
-				out  [][]float64
-			}{{"troupe", s.Troupe, troupe}, {"protoactor-go", s.Proto, proto}} {
+			for _, side := range sides {
 				runtime.GC()
 				figures, err := side.run()
 				if err != nil {
@@ -52,11 +50,36 @@ func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 			}
 		}
 		for m, metric := range s.Metrics {
-			rows = append(rows, Row{Name: metric.Name, Unit: metric.Unit, HigherIsBetter: metric.HigherIsBetter,
-				Troupe: median(troupe[m]), Proto: median(proto[m])})
+			row := Row{Name: metric.Name, Unit: metric.Unit, HigherIsBetter: metric.HigherIsBetter,
+				Troupe: median(sides[0].out[m]), Proto: median(sides[1].out[m])}
+			if s.Floor != nil {
+				row.Floor = median(sides[2].out[m])
+			}
+			rows = append(rows, row)
 		}
 	}
 	return rows, nil
+}
+
+// side is one runtime's (or the floor's) runs of a scenario: a figure per
+// metric and run.
+type side struct {
+	name string
+	run  func() ([]float64, error)
+	out  [][]float64
+}
+
+// sides returns the scenario's sides: Troupe, protoactor-go, and the floor
+// if it has one.
+func (s Scenario) sides() []side {
+	sides := []side{{name: "troupe", run: s.Troupe}, {name: "protoactor-go", run: s.Proto}}
+	if s.Floor != nil {
+		sides = append(sides, side{name: "bare gRPC", run: s.Floor})
+	}
+	for i := range sides {
+		sides[i].out = make([][]float64, len(s.Metrics))
+	}
+	return sides
 }
 
 // Sizes scales every scenario: FullSizes are the shapes of record,
@@ -184,6 +207,7 @@ func RemoteScenarios(sz Sizes) []Scenario {
 			},
 			Troupe: latency(TroupeRemoteRequest),
 			Proto:  latency(ProtoRemoteRequest),
+			Floor:  latency(FloorRemoteRequest),
 		},
 	}
 }
@@ -204,6 +228,7 @@ func ClusterScenarios(sz Sizes) []Scenario {
 			},
 			Troupe: side("cluster-request/troupe"),
 			Proto:  side("cluster-request/protoactor"),
+			Floor:  side("cluster-request/grpc"),
 		},
 		{
 			Key:     "cluster-activations",

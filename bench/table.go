@@ -10,28 +10,38 @@ import (
 )
 
 // Row is one line of the comparison table: a figure for Troupe and for
-// protoactor-go, each the median of several interleaved runs.
+// protoactor-go, each the median of several interleaved runs, and for the
+// bare transport where the scenario measures it (0 otherwise).
 type Row struct {
 	Name, Unit     string
 	Troupe, Proto  float64
+	Floor          float64
 	HigherIsBetter bool
 }
 
 // Ratio is how many times better Troupe's figure is (above 1: Troupe wins).
-func (r Row) Ratio() float64 {
-	if r.Troupe == 0 || r.Proto == 0 {
+func (r Row) Ratio() float64 { return r.ratio(r.Troupe) }
+
+// FloorRatio is how many times better the bare transport's figure is than
+// protoactor-go's: the best ratio any runtime over it could reach. It is 0
+// without a floor.
+func (r Row) FloorRatio() float64 { return r.ratio(r.Floor) }
+
+func (r Row) ratio(v float64) float64 {
+	if v == 0 || r.Proto == 0 {
 		return 0
 	}
 	if r.HigherIsBetter {
-		return r.Troupe / r.Proto
+		return v / r.Proto
 	}
-	return r.Proto / r.Troupe
+	return r.Proto / v
 }
 
-// WriteTable prints rows as an aligned table.
+// WriteTable prints rows as an aligned table; where a row has a floor, the
+// last two columns show it and its ratio to protoactor-go.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tunit\ttroupe\tprotoactor-go\ttroupe is\t")
+	fmt.Fprintln(tw, "scenario\tunit\ttroupe\tprotoactor-go\ttroupe is\tbare gRPC\tbare gRPC is\t")
 	for _, r := range rows {
 		better := "better"
 		if r.HigherIsBetter {
@@ -40,7 +50,11 @@ func WriteTable(w io.Writer, rows []Row) error {
 		if strings.Contains(r.Unit, "/op") || strings.Contains(r.Unit, "B/") {
 			better = "smaller"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f× %s\t\n", r.Name, r.Unit, human(r.Troupe), human(r.Proto), r.Ratio(), better)
+		floor, floorRatio := "", ""
+		if r.Floor != 0 {
+			floor, floorRatio = human(r.Floor), fmt.Sprintf("%.2f× %s", r.FloorRatio(), better)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f× %s\t%s\t%s\t\n", r.Name, r.Unit, human(r.Troupe), human(r.Proto), r.Ratio(), better, floor, floorRatio)
 	}
 	return tw.Flush()
 }
