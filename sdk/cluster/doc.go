@@ -7,7 +7,7 @@
 // Callers never hold its location; they call by identity:
 //
 //	c, _ := cluster.New(sys, r, cluster.Config{
-//		Membership: consulMembership,
+//		Membership: membership, // a Membership implementation
 //		Kinds:      []cluster.Kind{{Name: "player", Props: playerProps, IdleTimeout: 10 * time.Minute}},
 //	})
 //	c.Start(ctx)
@@ -15,7 +15,7 @@
 //
 // # Membership and topology
 //
-// A Membership (Consul in production, clustertest in tests) delivers
+// A Membership (pluggable: clustertest's Registry in tests) delivers
 // complete member sets. The member list turns them into Topology events on
 // the actor system's event stream: members are told apart by incarnation
 // ID, never by address, and a member that left never comes back under the
