@@ -25,15 +25,20 @@ const (
 
 var errNotGrainCall = errors.New("cluster: the identity actor takes only cluster messages and grain calls")
 
+// formatHash formats a topology hash for the headerTopology entry;
+// grainCallOf parses it back.
+func formatHash(hash uint64) string { return strconv.FormatUint(hash, 16) }
+
 // grainCall wraps msg (which may be an *actor.Envelope with its own
-// header) as a call to id through its owner in the topology with hash.
-func grainCall(id ClusterIdentity, hash uint64, msg any) *actor.Envelope {
+// header) as a call to id through its owner in the topology whose hash
+// formatHash formatted as hashHex.
+func grainCall(id ClusterIdentity, hashHex string, msg any) *actor.Envelope {
 	m, _, user := actor.Unwrap(msg)
 	h := make(actor.Header, len(user)+3)
 	maps.Copy(h, user)
 	h[headerKind] = id.Kind
 	h[headerID] = id.ID
-	h[headerTopology] = strconv.FormatUint(hash, 16)
+	h[headerTopology] = hashHex
 	return &actor.Envelope{Message: m, Header: h}
 }
 

@@ -66,10 +66,16 @@ type kindRuntime struct {
 type routing struct {
 	place  *placement
 	routes map[string]*actor.PID // member ID → its identity actor
+	// hashHex is the topology's hash as grain calls carry it.
+	hashHex string
 }
 
 func newRouting(t Topology) *routing {
-	rt := &routing{place: newPlacement(t), routes: make(map[string]*actor.PID, len(t.Members))}
+	rt := &routing{
+		place:   newPlacement(t),
+		routes:  make(map[string]*actor.PID, len(t.Members)),
+		hashHex: formatHash(t.Hash),
+	}
 	for _, m := range t.Members {
 		rt.routes[m.ID] = actor.NewPID(m.Address, identityName)
 	}
@@ -88,7 +94,7 @@ func New(sys *actor.System, r *remote.Remote, cfg Config) (*Cluster, error) {
 	c := &Cluster{
 		cfg: cfg, sys: sys, remote: r, logger: sys.Logger().With("component", "cluster"),
 		kinds: make(map[string]*kindRuntime), client: len(cfg.Kinds) == 0,
-		members: newMemberList(), cache: newPIDCache(), ready: make(chan struct{}),
+		members: newMemberList(cfg.MaxDepartedMembers), cache: newPIDCache(cfg.PIDCacheSize), ready: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 	}
 	for _, k := range cfg.Kinds {
@@ -306,9 +312,11 @@ type callOptions struct {
 }
 
 // WithRetryBackoff overrides Config.RetryBackoff and MaxRetryBackoff for
-// one call.
-func WithRetryBackoff(first, max time.Duration) CallOption {
-	return func(o *callOptions) { o.backoff, o.maxBackoff = first, max }
+// one call. Both must be positive and first must not exceed maxBackoff:
+// otherwise the call fails at once with an error matching
+// ErrInvalidConfig.
+func WithRetryBackoff(first, maxBackoff time.Duration) CallOption {
+	return func(o *callOptions) { o.backoff, o.maxBackoff = first, maxBackoff }
 }
 
 // Request sends msg to the grain id and returns its answer, activating the
@@ -316,20 +324,28 @@ func WithRetryBackoff(first, max time.Duration) CallOption {
 // exponential backoff until ctx ends; an answer that is a *GrainError is
 // returned as the error, without retry. A request retried because a member
 // died may have reached the grain before: requests that change state
-// should be idempotent where members can fail.
+// should be idempotent where members can fail. Hosts never reroute a
+// request (see Send): its caller learns the activation is gone and
+// retries.
 func (c *Cluster) Request(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) (any, error) {
 	start := time.Now()
-	res, err := c.call(ctx, id, msg, true, opts)
+	res, err := c.call(ctx, id, msg, opts)
 	c.cfg.Metrics.GrainCall(id.Kind, time.Since(start), err)
 	return res, err
 }
 
-// Send delivers msg to the grain id without waiting for an answer,
-// activating the grain if needed; finding the activation is retried until
-// ctx ends. Delivery is at most once.
+// Send delivers msg to the grain id without waiting for an answer: it
+// finds the activation as Get does (retried until ctx ends), then sends to
+// it. Delivery is at most once. A message that reaches an activation after
+// it passivated (this member's cache was stale) is rerouted by its host to
+// the grain's current activation, within Config.PlacementTimeout.
 func (c *Cluster) Send(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) error {
-	_, err := c.call(ctx, id, msg, false, opts)
-	return err
+	pid, err := c.Get(ctx, id, opts...)
+	if err != nil {
+		return err
+	}
+	c.sys.Send(pid, msg)
+	return nil
 }
 
 // Get returns the grain's activation, activating it if needed.
@@ -343,16 +359,11 @@ func (c *Cluster) Get(ctx context.Context, id ClusterIdentity, opts ...CallOptio
 	return pid, err
 }
 
-func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, request bool, opts []CallOption) (any, error) {
+// call makes a request to a grain: straight to its activation if the
+// cache knows it, through its owner otherwise.
+func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, opts []CallOption) (any, error) {
 	var res any
 	err := c.retry(ctx, id, opts, func() error {
-		if !request {
-			pid, err := c.activation(ctx, id)
-			if err == nil {
-				c.sys.Send(pid, msg)
-			}
-			return err
-		}
 		pid, ok := c.cached(id)
 		if !ok {
 			var err error
@@ -389,7 +400,7 @@ func (c *Cluster) callThroughOwner(ctx context.Context, id ClusterIdentity, msg 
 	if live := c.alive.Load(); live != nil {
 		watch = live.departure
 	}
-	res, err := c.requestWatching(ctx, rt.routes[owner], grainCall(id, rt.place.topo.Hash, msg), watch)
+	res, err := c.requestWatching(ctx, rt.routes[owner], grainCall(id, rt.hashHex, msg), watch)
 	if err != nil {
 		return nil, err
 	}
@@ -403,19 +414,27 @@ func (c *Cluster) callThroughOwner(ctx context.Context, id ClusterIdentity, msg 
 	return res, nil
 }
 
-// retry runs attempt until it succeeds, fails for good, or ctx ends.
+// retry runs attempt until it succeeds, fails for good, ctx ends, or the
+// cluster stops.
 func (c *Cluster) retry(ctx context.Context, id ClusterIdentity, opts []CallOption, attempt func() error) error {
-	if c.state.Load() == stateCreated || c.state.Load() == stateStopped {
-		return ErrNotStarted
+	o, err := c.callOptions(opts)
+	if err != nil {
+		return fmt.Errorf("cluster: %v: %w", id, err)
 	}
-	o := c.callOptions(opts)
 	var t *time.Timer
 	defer func() {
 		if t != nil {
 			t.Stop()
 		}
 	}()
+	var last error
 	for backoff := o.backoff; ; backoff = min(2*backoff, o.maxBackoff) {
+		if s := c.state.Load(); s == stateCreated || s == stateStopped {
+			if last == nil {
+				return ErrNotStarted
+			}
+			return fmt.Errorf("cluster: %v: %w (last error: %v)", id, ErrNotStarted, last)
+		}
 		err := attempt()
 		if err == nil {
 			return nil
@@ -426,6 +445,7 @@ func (c *Cluster) retry(ctx context.Context, id ClusterIdentity, opts []CallOpti
 		if !retryable(err) {
 			return fmt.Errorf("cluster: %v: %w", id, err)
 		}
+		last = err
 		c.cfg.Metrics.Retry(id.Kind)
 		if t == nil {
 			t = time.NewTimer(backoff)
@@ -440,17 +460,21 @@ func (c *Cluster) retry(ctx context.Context, id ClusterIdentity, opts []CallOpti
 	}
 }
 
-// callOptions applies opts to the configured defaults.
-func (c *Cluster) callOptions(opts []CallOption) callOptions {
+// callOptions applies opts to the configured defaults (which New
+// validated), and validates the result.
+func (c *Cluster) callOptions(opts []CallOption) (callOptions, error) {
 	o := callOptions{backoff: c.cfg.RetryBackoff, maxBackoff: c.cfg.MaxRetryBackoff}
 	if len(opts) == 0 {
-		return o // without escaping to the heap
+		return o, nil // without escaping to the heap
 	}
 	set := o
 	for _, opt := range opts {
 		opt(&set)
 	}
-	return set
+	if err := checkBackoff("WithRetryBackoff's first", "maxBackoff", set.backoff, set.maxBackoff); err != nil {
+		return o, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return set, nil
 }
 
 // retryable: ownership and transport failures are worth another attempt.
@@ -595,14 +619,20 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 }
 
 // Close stops the cluster at once, without the graceful phases: it stops
-// taking membership updates and closes the remote (no flush, no goodbye).
+// taking membership updates (deregistering within Config.LeaveTimeout) and
+// closes the remote (no flush, no goodbye).
 // The other members learn it is gone from the membership's failure
 // detection. For tests and fatal errors; use Shutdown to leave.
 func (c *Cluster) Close() {
 	if s := c.state.Swap(stateStopped); s == stateStopped || s == stateCreated {
 		return
 	}
-	_ = c.cfg.Membership.Leave(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LeaveTimeout)
+	err := c.cfg.Membership.Leave(ctx)
+	cancel()
+	if err != nil {
+		c.logger.Warn("cluster: close: leave the membership", "timeout", c.cfg.LeaveTimeout, "error", err)
+	}
 	c.remote.Close()
 	if c.identity != nil {
 		c.sys.Stop(c.identity)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
+	"github.com/troupehq/troupe/sdk/remote"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,13 +26,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // ledger tracks the live activations of a test's grains, cluster-wide.
 type ledger struct {
 	mu          sync.Mutex
-	live        map[cluster.ClusterIdentity]map[string]bool // identity → PIDs (address/id)
+	live        map[cluster.ClusterIdentity]map[pidKey]bool // identity → its live activations
 	activations atomic.Int64
 	stops       atomic.Int64
+	received    atomic.Int64 // "inc"s counted, by every activation
 }
 
+// pidKey is an activation's PID as a map key.
+type pidKey struct{ address, id string }
+
 func newLedger() *ledger {
-	return &ledger{live: make(map[cluster.ClusterIdentity]map[string]bool)}
+	return &ledger{live: make(map[cluster.ClusterIdentity]map[pidKey]bool)}
 }
 
 func (l *ledger) started(id cluster.ClusterIdentity, pid *actor.PID) {
@@ -38,19 +44,39 @@ func (l *ledger) started(id cluster.ClusterIdentity, pid *actor.PID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.live[id] == nil {
-		l.live[id] = map[string]bool{}
+		l.live[id] = map[pidKey]bool{}
 	}
-	l.live[id][pid.Address+"/"+pid.Id] = true
+	l.live[id][pidKey{pid.Address, pid.Id}] = true
 }
 
 func (l *ledger) stopped(id cluster.ClusterIdentity, pid *actor.PID) {
 	l.stops.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.live[id], pid.Address+"/"+pid.Id)
+	delete(l.live[id], pidKey{pid.Address, pid.Id})
 	if len(l.live[id]) == 0 {
 		delete(l.live, id)
 	}
+}
+
+// liveWhere returns the live activations whose address satisfies at.
+func (l *ledger) liveWhere(at func(address string) bool) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, pids := range l.live {
+		for pid := range pids {
+			if at(pid.address) {
+				out = append(out, pid.address+"/"+pid.id)
+			}
+		}
+	}
+	return out
+}
+
+// liveAt returns the live activations at address.
+func (l *ledger) liveAt(address string) []string {
+	return l.liveWhere(func(a string) bool { return a == address })
 }
 
 // duplicates returns the identities with more than one live activation.
@@ -93,6 +119,7 @@ func (g *counter) Receive(c actor.Context) {
 			return
 		}
 		g.n++
+		g.l.received.Add(1)
 		if c.Sender() != nil {
 			c.Respond(wrapperspb.Int64(int64(g.n)))
 		}
@@ -221,20 +248,40 @@ func TestClientsCallButNeverHost(t *testing.T) {
 }
 
 func TestSendReachesAPassivatedGrainThroughAStaleCache(t *testing.T) {
-	l := newLedger()
-	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 30*time.Millisecond)}})
-	c := f.Members()[0].Cluster
+	l, metrics := newLedger(), &countingMetrics{}
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 30*time.Millisecond)},
+		Cluster: cluster.Config{Metrics: metrics},
+	})
 	id := cluster.ClusterIdentity{Kind: "counter", ID: "mailbox"}
+	// The sender must not host the grain: a host forgets the activations
+	// that passivate on it, so only another member's cache goes stale.
+	var sender *clustertest.Node
+	for _, n := range f.Members() {
+		if n.Cluster.Self().ID != cluster.OwnerOf(n.Cluster.Topology(), id) {
+			sender = n
+		}
+	}
+	c := sender.Cluster
 	if err := c.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, "passivation", func() bool { return l.stops.Load() == 1 })
-	// The caller's cache still points at the stopped activation: the host
-	// re-delivers the message to a new one.
+	if pid, err := c.Get(testkit.Context(t), id); err != nil || pid.Address == sender.Remote.Address() {
+		t.Fatalf("activation %v (%v): want it on the other member than the sender", pid, err)
+	}
+	testkit.Eventually(t, "passivation", func() bool { return l.stops.Load() == 1 && l.received.Load() == 1 })
+	// The sender's cache still points at the stopped activation, and the
+	// message goes there: its host re-delivers it to a new activation.
+	hits := metrics.hits.Load()
 	if err := c.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, "a new activation for the re-delivered message", func() bool { return l.activations.Load() == 2 })
+	if got := metrics.hits.Load() - hits; got != 1 {
+		t.Fatalf("the send found its activation in the cache %d times, want once (the stale entry)", got)
+	}
+	testkit.Eventually(t, "a new activation to take the re-delivered message", func() bool {
+		return l.activations.Load() == 2 && l.received.Load() == 2
+	})
 }
 
 // onSecond places activations on the second member that hosts the kind,
@@ -369,9 +416,139 @@ func TestConfigValidation(t *testing.T) {
 		{Membership: m, Kinds: []cluster.Kind{{Name: "a"}}},
 		{Membership: m, Kinds: []cluster.Kind{{Name: "a", Props: props, IdleTimeout: -1}}},
 		{Membership: m, HandoverTimeout: -time.Second},
+		{Membership: m, LeaveTimeout: -time.Second},
+		{Membership: m, RetryBackoff: -time.Millisecond},
+		{Membership: m, RetryBackoff: time.Second}, // over the default MaxRetryBackoff
+		{Membership: m, RetryBackoff: time.Second, MaxRetryBackoff: time.Millisecond},
+		{Membership: m, PIDCacheSize: -1},
+		{Membership: m, MaxDepartedMembers: -1},
 	} {
-		if _, err := cluster.New(nil, nil, cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
+		if _, err := cluster.New(nil, nil, cfg); !errors.Is(err, cluster.ErrInvalidConfig) {
+			t.Errorf("New(%+v) = %v, want ErrInvalidConfig", cfg, err)
 		}
+	}
+}
+
+func TestRetryBackoffOptionIsValidated(t *testing.T) {
+	f, l, metrics := counterCluster(t, 1)
+	c := f.Members()[0].Cluster
+	id := cluster.ClusterIdentity{Kind: "counter", ID: "backoff"}
+	inc := wrapperspb.String("inc")
+	for _, b := range [][2]time.Duration{
+		{0, 0}, {0, time.Second}, {time.Millisecond, 0}, {-time.Millisecond, time.Second}, {time.Second, time.Millisecond},
+	} {
+		opt := cluster.WithRetryBackoff(b[0], b[1])
+		_, reqErr := c.Request(testkit.Context(t), id, inc, opt)
+		sendErr := c.Send(testkit.Context(t), id, inc, opt)
+		_, getErr := c.Get(testkit.Context(t), id, opt)
+		for call, err := range map[string]error{"Request": reqErr, "Send": sendErr, "Get": getErr} {
+			if !errors.Is(err, cluster.ErrInvalidConfig) {
+				t.Errorf("%s with WithRetryBackoff(%v, %v) = %v, want ErrInvalidConfig", call, b[0], b[1], err)
+			}
+		}
+	}
+	if n := l.activations.Load() + metrics.retries.Load(); n != 0 {
+		t.Fatalf("calls with invalid options activated or retried (%d)", n)
+	}
+	if _, err := c.Request(testkit.Context(t), id, inc, cluster.WithRetryBackoff(time.Millisecond, time.Millisecond)); err != nil {
+		t.Fatalf("call with a valid backoff: %v", err)
+	}
+}
+
+func TestARetryingCallEndsWhenItsMemberCloses(t *testing.T) {
+	f, _, metrics := counterCluster(t, 2)
+	n := f.Members()[1]
+	done := make(chan error, 1)
+	go func() {
+		// No member hosts the kind: retried until the member closes.
+		_, err := n.Cluster.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "nope", ID: "1"}, wrapperspb.String("x"))
+		done <- err
+	}()
+	testkit.Eventually(t, "the call to retry", func() bool { return metrics.retries.Load() > 0 })
+	n.Cluster.Close()
+	if err := <-done; !errors.Is(err, cluster.ErrNotStarted) || !strings.Contains(err.Error(), "no member hosts") {
+		t.Fatalf("call retrying as its member closed: %v, want ErrNotStarted naming the last error", err)
+	}
+}
+
+// stuckLeave is a Membership whose Leave blocks until its context ends, as
+// one whose source of truth is unreachable would.
+type stuckLeave struct {
+	cluster.Membership
+	release chan struct{} // ends the wait, for a test that failed
+}
+
+func (m *stuckLeave) Leave(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+	case <-m.release:
+	}
+	// Stop the in-memory membership's updates all the same.
+	if err := m.Membership.Leave(context.Background()); err != nil {
+		return err
+	}
+	return fmt.Errorf("the source of truth is unreachable: %w", context.Cause(ctx))
+}
+
+func TestCloseGivesUpOnAStuckLeaveAfterLeaveTimeout(t *testing.T) {
+	sys, err := actor.NewSystem(actor.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Shutdown(context.Background()) })
+	r, err := remote.New(sys, remote.Config{BindAddress: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &stuckLeave{Membership: clustertest.NewRegistry().Membership(), release: make(chan struct{})}
+	t.Cleanup(func() { close(m.release) })
+	c, err := cluster.New(sys, r, cluster.Config{
+		Membership:   m,
+		Kinds:        []cluster.Kind{counterKind(newLedger(), 0)},
+		LeaveTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(testkit.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(testkit.Timeout):
+		t.Fatal("Close still waits for a Leave that does not return")
+	}
+}
+
+func TestPIDCacheSizeBoundsTheCache(t *testing.T) {
+	l, metrics := newLedger(), &countingMetrics{}
+	f := clustertest.New(t, 1, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{Metrics: metrics, PIDCacheSize: 1},
+	})
+	c := f.Members()[0].Cluster
+	lookup := func(id string) (hit bool) {
+		t.Helper()
+		before := metrics.hits.Load()
+		if _, err := c.Get(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		return metrics.hits.Load() > before
+	}
+	lookup("a")
+	if !lookup("a") {
+		t.Fatal("a second look-up missed the cache")
+	}
+	lookup("b") // takes the one place
+	if lookup("a") {
+		t.Fatal("a cache of one entry kept two")
 	}
 }

@@ -44,8 +44,9 @@ type Config struct {
 	Kinds []Kind
 	// RetryBackoff is the first wait before retrying a grain call that
 	// failed for a transport or ownership reason; each retry doubles it up
-	// to MaxRetryBackoff. Defaults 5ms and 500ms. Retries continue until the
-	// call's context ends.
+	// to MaxRetryBackoff. Defaults 5ms and 500ms; RetryBackoff must not
+	// exceed MaxRetryBackoff. Retries continue until the call's context
+	// ends.
 	RetryBackoff    time.Duration
 	MaxRetryBackoff time.Duration
 	// HandoverTimeout bounds how long a new owner waits for every member to
@@ -53,8 +54,26 @@ type Config struct {
 	// for the identities that moved to it anyway. Default 5s.
 	HandoverTimeout time.Duration
 	// PlacementTimeout bounds an owner's wait for another member to start
-	// an activation (with a Placement other than the owner). Default 5s.
+	// an activation (with a Placement other than the owner). It also bounds
+	// a reroute: a message sent with Send that reached an activation after
+	// it passivated (the sender's cache was stale) is re-sent by the host to
+	// the grain's current activation, finding it within PlacementTimeout or
+	// being dropped (and logged). Default 5s.
 	PlacementTimeout time.Duration
+	// LeaveTimeout bounds Close's deregistration from the Membership, so
+	// that an unreachable source of truth cannot make Close hang. (Shutdown
+	// deregisters within its own context.) Default 5s.
+	LeaveTimeout time.Duration
+	// PIDCacheSize bounds how many activations' locations the member's
+	// cache remembers. Past it, storing a new entry forgets an arbitrary
+	// one; a call whose entry was forgotten goes through the grain's owner,
+	// as on a first call. Default 100000.
+	PIDCacheSize int
+	// MaxDepartedMembers bounds how many IDs of members that left this
+	// member remembers, to refuse them if the Membership reports them again
+	// (a stale source, or a member declared dead that is not). Past it, the
+	// IDs of the longest gone are forgotten. Default 10000.
+	MaxDepartedMembers int
 	// Metrics receives cluster measurements. Default: none.
 	Metrics Metrics
 }
@@ -62,11 +81,14 @@ type Config struct {
 // DefaultConfig returns the values used for zero fields.
 func DefaultConfig() Config {
 	return Config{
-		RetryBackoff:     5 * time.Millisecond,
-		MaxRetryBackoff:  500 * time.Millisecond,
-		HandoverTimeout:  5 * time.Second,
-		PlacementTimeout: 5 * time.Second,
-		Metrics:          NopMetrics{},
+		RetryBackoff:       5 * time.Millisecond,
+		MaxRetryBackoff:    500 * time.Millisecond,
+		HandoverTimeout:    5 * time.Second,
+		PlacementTimeout:   5 * time.Second,
+		LeaveTimeout:       5 * time.Second,
+		PIDCacheSize:       100_000,
+		MaxDepartedMembers: 10_000,
+		Metrics:            NopMetrics{},
 	}
 }
 
@@ -81,6 +103,13 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.MaxRetryBackoff, d.MaxRetryBackoff)
 	def(&c.HandoverTimeout, d.HandoverTimeout)
 	def(&c.PlacementTimeout, d.PlacementTimeout)
+	def(&c.LeaveTimeout, d.LeaveTimeout)
+	if c.PIDCacheSize == 0 {
+		c.PIDCacheSize = d.PIDCacheSize
+	}
+	if c.MaxDepartedMembers == 0 {
+		c.MaxDepartedMembers = d.MaxDepartedMembers
+	}
 	if c.Metrics == nil {
 		c.Metrics = d.Metrics
 	}
@@ -104,16 +133,36 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[k.Name] = true
 	}
-	for name, v := range map[string]time.Duration{"RetryBackoff": c.RetryBackoff, "MaxRetryBackoff": c.MaxRetryBackoff,
-		"HandoverTimeout": c.HandoverTimeout, "PlacementTimeout": c.PlacementTimeout} {
+	for name, v := range map[string]time.Duration{"HandoverTimeout": c.HandoverTimeout,
+		"PlacementTimeout": c.PlacementTimeout, "LeaveTimeout": c.LeaveTimeout} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, v))
 		}
 	}
+	if err := checkBackoff("RetryBackoff", "MaxRetryBackoff", c.RetryBackoff, c.MaxRetryBackoff); err != nil {
+		errs = append(errs, err)
+	}
+	for name, v := range map[string]int{"PIDCacheSize": c.PIDCacheSize, "MaxDepartedMembers": c.MaxDepartedMembers} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, v))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
-		return c, fmt.Errorf("cluster: invalid config: %w", err)
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return c, nil
+}
+
+// checkBackoff reports a retry backoff that is not positive or whose first
+// wait exceeds its maximum; firstName and maxName name the two values.
+func checkBackoff(firstName, maxName string, first, maxBackoff time.Duration) error {
+	switch {
+	case first <= 0 || maxBackoff <= 0:
+		return fmt.Errorf("%s and %s must be positive, got %v and %v", firstName, maxName, first, maxBackoff)
+	case first > maxBackoff:
+		return fmt.Errorf("%s (%v) must not exceed %s (%v)", firstName, first, maxName, maxBackoff)
+	}
+	return nil
 }
 
 // Metrics receives cluster measurements. Implementations must be fast and

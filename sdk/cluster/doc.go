@@ -7,7 +7,7 @@
 // Callers never hold its location; they call by identity:
 //
 //	c, _ := cluster.New(sys, r, cluster.Config{
-//		Membership: consulMembership,
+//		Membership: membership, // a Membership implementation
 //		Kinds:      []cluster.Kind{{Name: "player", Props: playerProps, IdleTimeout: 10 * time.Minute}},
 //	})
 //	c.Start(ctx)
@@ -15,11 +15,12 @@
 //
 // # Membership and topology
 //
-// A Membership (Consul in production, clustertest in tests) delivers
+// A Membership (pluggable: clustertest's Registry in tests) delivers
 // complete member sets. The member list turns them into Topology events on
 // the actor system's event stream: members are told apart by incarnation
-// ID, never by address, and a member that left never comes back under the
-// same ID. Each topology has a Hash that members seeing the same set share.
+// ID, never by address, and a member that left does not come back under
+// the same ID (the last MaxDepartedMembers that left are remembered). Each
+// topology has a Hash that members seeing the same set share.
 //
 // # Ownership
 //
@@ -43,19 +44,21 @@
 //
 // # Calls
 //
-// Request and Send find the activation in a per-member cache. On a miss,
-// Send asks the owner where the activation is, then sends; Request sends
-// its message to the owner (with the grain and topology hash in reserved
+// Request and Send find the activation in a per-member cache (of at most
+// PIDCacheSize entries). On a miss, Send asks the owner where the
+// activation is (as Get does), then sends; Request sends its message to
+// the owner (with the grain and topology hash in reserved
 // "troupe-cluster-" header entries), which delivers it to the activation —
 // starting one if needed — so that the answer comes straight from the
 // grain, one network hop fewer, and tells the caller's member where the
-// activation lives for its next calls. Failures of transport or ownership are retried with exponential
-// backoff (RetryBackoff, MaxRetryBackoff) until the call's context ends;
-// a grain's answer that is a *GrainError is returned as the error, never
-// retried, and errors.Is / errors.As match it. The cache forgets an entry
-// when a call finds the activation gone, when its member leaves, and when
-// it passivates on this member; a fire-and-forget message that reaches a
-// passivated activation is re-delivered to the grain's new one.
+// activation lives for its next calls. Failures of transport or ownership
+// are retried with exponential backoff (RetryBackoff, MaxRetryBackoff)
+// until the call's context ends; a grain's answer that is a *GrainError is
+// returned as the error, never retried, and errors.Is / errors.As match
+// it. The cache forgets an entry when a call finds the activation gone,
+// when its member leaves, and when it passivates on this member; a
+// fire-and-forget message that reaches a passivated activation is
+// rerouted by its host to the grain's new one, within PlacementTimeout.
 //
 // # Clients and shutdown
 //

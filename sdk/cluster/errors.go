@@ -22,6 +22,9 @@ var (
 	// ErrMemberLeft: the member a call was waiting on left the cluster, so
 	// no answer will come from it. Retried.
 	ErrMemberLeft = errors.New("cluster: member left")
+	// ErrInvalidConfig: a Config (from New) or a CallOption (from a grain
+	// call) has a value out of range. Not retried.
+	ErrInvalidConfig = errors.New("cluster: invalid config")
 )
 
 // Error returns the code and message.

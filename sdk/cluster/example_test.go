@@ -15,7 +15,7 @@ import (
 )
 
 // A cluster of two members in one process, sharing an in-memory membership
-// (production members use Consul). The grain is activated on its first
+// (production members plug in another Membership). The grain is activated on its first
 // call, on whichever member owns it, and keeps its state between calls.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

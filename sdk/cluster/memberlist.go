@@ -5,16 +5,21 @@ import (
 )
 
 // memberList turns the member sets the membership delivers into topologies:
-// it keeps members by ID, never lets a member that left come back under
-// the same ID, and reports each change once.
+// it keeps members by ID, does not let a member that left come back under
+// the same ID, and reports each change once. It remembers the IDs of the
+// last maxDeparted members that left; older ones are forgotten.
 type memberList struct {
-	mu       sync.Mutex
-	topo     Topology
-	departed map[string]bool
+	mu          sync.Mutex
+	topo        Topology
+	departed    map[string]bool
+	order       []string // departed, longest gone first
+	maxDeparted int
 }
 
-func newMemberList() *memberList {
-	return &memberList{departed: make(map[string]bool)}
+// newMemberList returns a member list that remembers maxDeparted (> 0)
+// members that left.
+func newMemberList(maxDeparted int) *memberList {
+	return &memberList{departed: make(map[string]bool), maxDeparted: maxDeparted}
 }
 
 // update applies a member set. It returns the new topology, or false if the
@@ -35,7 +40,7 @@ func (l *memberList) update(members []Member) (Topology, bool) {
 	}
 	joined, left := diff(l.topo.Members, sorted)
 	for _, m := range left {
-		l.departed[m.ID] = true
+		l.depart(m.ID)
 	}
 	l.topo = Topology{Epoch: l.topo.Epoch + 1, Hash: hash, Members: sorted, Joined: joined, Left: left}
 	return l.topo, true
@@ -46,4 +51,19 @@ func (l *memberList) current() Topology {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.topo
+}
+
+// depart remembers that the member id left, forgetting the longest gone
+// beyond maxDeparted.
+func (l *memberList) depart(id string) {
+	if l.departed[id] {
+		return
+	}
+	if len(l.order) >= l.maxDeparted {
+		delete(l.departed, l.order[0])
+		l.order[0] = ""
+		l.order = l.order[1:]
+	}
+	l.departed[id] = true
+	l.order = append(l.order, id)
 }

@@ -2,9 +2,10 @@ package cluster
 
 import "context"
 
-// Membership tells a member who the members of its cluster are. Consul is
-// the production implementation (package consul); clustertest has one in
-// memory.
+// Membership tells a member who the members of its cluster are. It is the
+// cluster's pluggable source of truth: clustertest has an implementation
+// in memory, and an implementation backed by a service registry plugs in
+// the same way.
 type Membership interface {
 	// Join starts taking part. A member (self has kinds) is registered; a
 	// client (asClient) is not, but still learns the members. The

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -380,6 +381,14 @@ func TestGrainNamesRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "g/", "g/kind", "x/k/id#1", "g/k/id"} {
 		if _, ok := parseGrainName(bad); ok {
 			t.Fatalf("parsed %q", bad)
+		}
+	}
+}
+
+func TestGrainNamesFormatTheIncarnationInDecimal(t *testing.T) {
+	for n, want := range map[uint64]string{0: "g/k/x#0", 7: "g/k/x#7", math.MaxUint64: "g/k/x#18446744073709551615"} {
+		if got := grainName(ClusterIdentity{"k", "x"}, n); got != want {
+			t.Errorf("grainName(k/x, %d) = %q, want %q", n, got, want)
 		}
 	}
 }

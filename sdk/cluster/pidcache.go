@@ -14,25 +14,37 @@ const pidCacheShards = 32
 // pidCache remembers where activations live, so that a warm grain call
 // goes straight to its activation. Entries are evicted when the call finds
 // the activation gone, when its member leaves, and when it passivates here.
+// It holds at most its size's entries: each shard takes an even part of
+// it, and a shard that is full forgets an arbitrary entry to store a new
+// one (the cache is a hint: a call that misses goes through the owner).
 type pidCache struct {
 	shards [pidCacheShards]pidShard
+	n      uint64 // shards in use: fewer than pidCacheShards for a small size
 }
 
 type pidShard struct {
-	mu sync.RWMutex
-	m  map[ClusterIdentity]*actor.PID
+	mu       sync.RWMutex
+	m        map[ClusterIdentity]*actor.PID
+	capacity int
 }
 
-func newPIDCache() *pidCache {
-	c := &pidCache{}
-	for i := range c.shards {
-		c.shards[i].m = make(map[ClusterIdentity]*actor.PID)
+// newPIDCache returns a cache of at most size (> 0) entries.
+func newPIDCache(size int) *pidCache {
+	n := min(size, pidCacheShards)
+	c := &pidCache{n: uint64(n)}
+	for i := range n {
+		s := &c.shards[i]
+		s.m = make(map[ClusterIdentity]*actor.PID)
+		s.capacity = size / n
+		if i < size%n {
+			s.capacity++
+		}
 	}
 	return c
 }
 
 func (c *pidCache) shard(id ClusterIdentity) *pidShard {
-	return &c.shards[identityHash(id)%pidCacheShards]
+	return &c.shards[identityHash(id)%c.n]
 }
 
 func (c *pidCache) get(id ClusterIdentity) (*actor.PID, bool) {
@@ -43,9 +55,17 @@ func (c *pidCache) get(id ClusterIdentity) (*actor.PID, bool) {
 	return pid, ok
 }
 
+// put stores id's activation, forgetting another entry of its shard if
+// the shard is full.
 func (c *pidCache) put(id ClusterIdentity, pid *actor.PID) {
 	s := c.shard(id)
 	s.mu.Lock()
+	if _, ok := s.m[id]; !ok && len(s.m) >= s.capacity {
+		for other := range s.m { // map order: an arbitrary entry
+			delete(s.m, other)
+			break
+		}
+	}
 	s.m[id] = pid
 	s.mu.Unlock()
 }
@@ -63,7 +83,7 @@ func (c *pidCache) evict(id ClusterIdentity, pid *actor.PID) {
 // evictAddresses removes every entry whose activation lives at one of
 // addresses.
 func (c *pidCache) evictAddresses(addresses map[string]bool) {
-	for i := range c.shards {
+	for i := range c.n {
 		s := &c.shards[i]
 		s.mu.Lock()
 		for id, pid := range s.m {

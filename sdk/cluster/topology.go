@@ -3,6 +3,7 @@ package cluster
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -166,13 +167,14 @@ func (p *placement) owner(id ClusterIdentity) (string, bool) {
 // grainName is the actor name of an activation; IdentityOf reverses it.
 func grainName(id ClusterIdentity, incarnation uint64) string {
 	var b strings.Builder
-	b.Grow(len(grainPrefix) + len(id.Kind) + len(id.ID) + 16)
+	b.Grow(len(grainPrefix) + len(id.Kind) + len(id.ID) + 2 + 20) // "/", "#", digits
 	b.WriteString(grainPrefix)
 	b.WriteString(id.Kind)
 	b.WriteByte('/')
 	b.WriteString(id.ID)
 	b.WriteByte('#')
-	b.WriteString(uintString(incarnation))
+	var num [20]byte
+	b.Write(strconv.AppendUint(num[:0], incarnation, 10))
 	return b.String()
 }
 
@@ -198,17 +200,4 @@ func parseGrainName(name string) (ClusterIdentity, bool) {
 		}
 	}
 	return ClusterIdentity{Kind: kind, ID: rest[:i]}, true
-}
-
-func uintString(n uint64) string {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + n%10)
-		if n /= 10; n == 0 {
-			break
-		}
-	}
-	return string(buf[i:])
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -22,19 +23,25 @@ type Options struct {
 	// filled in by the fixture).
 	Cluster cluster.Config
 	// Remote is the base remote configuration (the fixture binds to an
-	// ephemeral loopback port). Defaults suit tests: short reconnect
-	// timeouts.
+	// ephemeral loopback port and sets MemberID). Its zero reconnect
+	// fields take defaults that suit tests: ReconnectTimeout 2s,
+	// ReconnectBackoff 10ms, MaxReconnectBackoff 100ms (or
+	// ReconnectBackoff, if larger); fields set are kept.
 	Remote remote.Config
 	// Logger for every member; default discards.
 	Logger *slog.Logger
-	// Timeout bounds starting and stopping a member. Default 20s.
+	// Timeout bounds starting and stopping a member, and WaitConverged.
+	// Default 20s.
 	Timeout time.Duration
 }
 
 // Fixture is a cluster of real members in one test process.
 type Fixture struct {
-	t        testing.TB
-	opts     Options
+	t    testing.TB
+	opts Options
+	// Registry is the membership's source of truth, shared by every node
+	// of the fixture. A test may register members of its own in it (which
+	// WaitConverged then waits for) or Kill them.
 	Registry *Registry
 
 	mu      sync.Mutex
@@ -44,9 +51,15 @@ type Fixture struct {
 
 // Node is one member (or client) of a Fixture.
 type Node struct {
-	Name    string
-	System  *actor.System
-	Remote  *remote.Remote
+	// Name is the node's name in the fixture ("node1", "node2", ...), also
+	// the "node" attribute of its log records.
+	Name string
+	// System is the node's actor system.
+	System *actor.System
+	// Remote connects System to the other nodes; Remote.Config().MemberID
+	// is the node's member ID.
+	Remote *remote.Remote
+	// Cluster is the node's cluster member (or client).
 	Cluster *cluster.Cluster
 	stopped bool
 }
@@ -63,8 +76,12 @@ func New(t testing.TB, n int, opts Options) *Fixture {
 	}
 	if opts.Remote.ReconnectTimeout == 0 {
 		opts.Remote.ReconnectTimeout = 2 * time.Second
+	}
+	if opts.Remote.ReconnectBackoff == 0 {
 		opts.Remote.ReconnectBackoff = 10 * time.Millisecond
-		opts.Remote.MaxReconnectBackoff = 100 * time.Millisecond
+	}
+	if opts.Remote.MaxReconnectBackoff == 0 {
+		opts.Remote.MaxReconnectBackoff = max(100*time.Millisecond, opts.Remote.ReconnectBackoff)
 	}
 	f := &Fixture{t: t, opts: opts, Registry: NewRegistry()}
 	t.Cleanup(f.shutdown)
@@ -173,32 +190,46 @@ func (f *Fixture) Kill(n *Node) {
 	}
 }
 
-// WaitConverged waits until every running node sees the same topology, made
-// of the running members.
+// WaitConverged waits until every running node's topology has exactly the
+// members of the Registry, told apart by member ID (incarnation), not by
+// address or count. It fails the test after Options.Timeout.
 func (f *Fixture) WaitConverged() {
 	f.t.Helper()
 	deadline := time.Now().Add(f.opts.Timeout)
 	for {
-		running := f.Running()
-		want := len(f.Registry.Members())
-		agreed := true
-		var hash uint64
-		for i, n := range running {
-			topo := n.Cluster.Topology()
-			if len(topo.Members) != want || (i > 0 && topo.Hash != hash) {
-				agreed = false
-				break
-			}
-			hash = topo.Hash
-		}
-		if agreed {
+		diverged := f.diverged()
+		if diverged == "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("clustertest: members did not converge within %v", f.opts.Timeout)
+			f.t.Fatalf("clustertest: members did not converge within %v: %s", f.opts.Timeout, diverged)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(convergePoll)
 	}
+}
+
+// convergePoll is how often WaitConverged looks at the topologies.
+const convergePoll = time.Millisecond
+
+// diverged describes the first running node whose topology's members are
+// not the Registry's, or returns "" if there is none.
+func (f *Fixture) diverged() string {
+	want := memberIDs(f.Registry.Members())
+	for _, n := range f.Running() {
+		if got := memberIDs(n.Cluster.Topology().Members); !slices.Equal(got, want) {
+			return fmt.Sprintf("%s sees %v, the registry has %v", n.Name, got, want)
+		}
+	}
+	return ""
+}
+
+// memberIDs returns the IDs of members, in their order.
+func memberIDs(members []cluster.Member) []string {
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	return ids
 }
 
 func (f *Fixture) shutdown() {

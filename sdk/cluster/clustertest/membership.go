@@ -4,6 +4,7 @@
 package clustertest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -40,15 +41,7 @@ func (r *Registry) snapshot() []cluster.Member {
 	for _, m := range r.members {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b cluster.Member) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b cluster.Member) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 

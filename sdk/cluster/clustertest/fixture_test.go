@@ -1,0 +1,57 @@
+package clustertest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster"
+	"github.com/troupehq/troupe/sdk/remote"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var idle = cluster.Kind{Name: "idle", Props: actor.PropsFromFunc(func(actor.Context) {})}
+
+func TestConvergenceTellsMembersApartByID(t *testing.T) {
+	f := New(t, 1, Options{Kinds: []cluster.Kind{idle}})
+	if d := f.diverged(); d != "" {
+		t.Fatalf("a started fixture has not converged: %s", d)
+	}
+	// The node stops taking membership updates (its cluster closes, which
+	// the fixture does not know) and a ghost takes its place in the
+	// registry: as many members, with another ID.
+	f.Members()[0].Cluster.Close()
+	ghost := f.Registry.Membership()
+	if err := ghost.Join(context.Background(), cluster.Member{ID: "ghost", Address: "127.0.0.1:1", Kinds: []string{"idle"}}, false, func([]cluster.Member) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Leave(context.Background())
+	if d := f.diverged(); d == "" {
+		t.Fatal("converged, though the node sees itself and the registry has only the ghost")
+	}
+}
+
+func TestRemoteConfigKeepsWhatTheCallerSet(t *testing.T) {
+	for _, c := range []struct {
+		set                     remote.Config
+		timeout, first, maxWait time.Duration
+	}{
+		{remote.Config{}, 2 * time.Second, 10 * time.Millisecond, 100 * time.Millisecond},
+		{remote.Config{ReconnectBackoff: 30 * time.Millisecond}, 2 * time.Second, 30 * time.Millisecond, 100 * time.Millisecond},
+		{remote.Config{ReconnectBackoff: 300 * time.Millisecond}, 2 * time.Second, 300 * time.Millisecond, 300 * time.Millisecond},
+		{remote.Config{ReconnectTimeout: 3 * time.Second}, 3 * time.Second, 10 * time.Millisecond, 100 * time.Millisecond},
+		{remote.Config{MaxReconnectBackoff: time.Second}, 2 * time.Second, 10 * time.Millisecond, time.Second},
+	} {
+		f := New(t, 1, Options{Kinds: []cluster.Kind{idle}, Remote: c.set})
+		set := [3]time.Duration{c.set.ReconnectTimeout, c.set.ReconnectBackoff, c.set.MaxReconnectBackoff}
+		got := f.Members()[0].Remote.Config()
+		if got.ReconnectTimeout != c.timeout || got.ReconnectBackoff != c.first || got.MaxReconnectBackoff != c.maxWait {
+			t.Errorf("set (timeout, backoff, max) %v: got %v, %v to %v; want %v, %v to %v", set,
+				got.ReconnectTimeout, got.ReconnectBackoff, got.MaxReconnectBackoff, c.timeout, c.first, c.maxWait)
+		}
+	}
+}
