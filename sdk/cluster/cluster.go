@@ -90,6 +90,9 @@ func New(sys *actor.System, r *remote.Remote, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sys == nil || r == nil {
+		return nil, fmt.Errorf("%w: New needs an actor system and its remote", ErrInvalidConfig)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{
 		cfg: cfg, sys: sys, remote: r, logger: sys.Logger().With("component", "cluster"),

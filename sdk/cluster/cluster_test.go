@@ -418,14 +418,22 @@ func TestConfigValidation(t *testing.T) {
 		{Membership: m, HandoverTimeout: -time.Second},
 		{Membership: m, LeaveTimeout: -time.Second},
 		{Membership: m, RetryBackoff: -time.Millisecond},
-		{Membership: m, RetryBackoff: time.Second}, // over the default MaxRetryBackoff
 		{Membership: m, RetryBackoff: time.Second, MaxRetryBackoff: time.Millisecond},
 		{Membership: m, PIDCacheSize: -1},
 		{Membership: m, MaxDepartedMembers: -1},
 	} {
-		if _, err := cluster.New(nil, nil, cfg); !errors.Is(err, cluster.ErrInvalidConfig) {
-			t.Errorf("New(%+v) = %v, want ErrInvalidConfig", cfg, err)
+		if _, err := cluster.WithDefaults(cfg); !errors.Is(err, cluster.ErrInvalidConfig) {
+			t.Errorf("Config %+v: %v, want ErrInvalidConfig", cfg, err)
 		}
+	}
+	if _, err := cluster.New(nil, nil, cluster.Config{Membership: m}); !errors.Is(err, cluster.ErrInvalidConfig) {
+		t.Errorf("New without a system = %v, want ErrInvalidConfig", err)
+	}
+	// A first backoff over the default maximum raises the maximum, unless
+	// that is set too.
+	cfg, err := cluster.WithDefaults(cluster.Config{Membership: m, RetryBackoff: time.Second})
+	if err != nil || cfg.MaxRetryBackoff != time.Second {
+		t.Errorf("RetryBackoff 1s alone: MaxRetryBackoff %v, error %v; want 1s, nil", cfg.MaxRetryBackoff, err)
 	}
 }
 

@@ -44,7 +44,8 @@ type Config struct {
 	Kinds []Kind
 	// RetryBackoff is the first wait before retrying a grain call that
 	// failed for a transport or ownership reason; each retry doubles it up
-	// to MaxRetryBackoff. Defaults 5ms and 500ms; RetryBackoff must not
+	// to MaxRetryBackoff. Defaults 5ms and 500ms (or RetryBackoff, if that
+	// is set larger and MaxRetryBackoff is not); RetryBackoff must not
 	// exceed MaxRetryBackoff. Retries continue until the call's context
 	// ends.
 	RetryBackoff    time.Duration
@@ -100,7 +101,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	def(&c.RetryBackoff, d.RetryBackoff)
-	def(&c.MaxRetryBackoff, d.MaxRetryBackoff)
+	def(&c.MaxRetryBackoff, max(d.MaxRetryBackoff, c.RetryBackoff))
 	def(&c.HandoverTimeout, d.HandoverTimeout)
 	def(&c.PlacementTimeout, d.PlacementTimeout)
 	def(&c.LeaveTimeout, d.LeaveTimeout)

@@ -5,3 +5,6 @@ func OwnerOf(t Topology, id ClusterIdentity) string {
 	owner, _ := newPlacement(t).owner(id)
 	return owner
 }
+
+// WithDefaults returns c with its defaults filled in, or why it is invalid.
+func WithDefaults(c Config) (Config, error) { return c.withDefaults() }
