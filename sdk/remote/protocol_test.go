@@ -140,6 +140,30 @@ func TestOversizedMessageFromAPeerIsRefusedAlone(t *testing.T) {
 	}
 }
 
+func TestZeroTypeKeyDoesNotCrashTheReceiver(t *testing.T) {
+	b := startNode(t, fastConfig())
+	got := sink(t, b, "sink")
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
+	defer sub.Unsubscribe()
+	c := dialRaw(t, b.r.Address())
+	c.hello(protocolVersion)
+	// Serializer 0 and an empty type name: the zero value of a slot of the
+	// frame's type table, which must still be resolved (and refused).
+	enc := wire.NewBatchEncoder()
+	if err := enc.Add(&wire.Envelope{TargetID: "sink"}, newEntry(ProtoSerializer{}), str("zero"), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	c.send(append([]byte(nil), enc.Frame()...))
+	c.send(batch(t, map[string]proto.Message{"sink": str("after")}))
+	if v := got.WaitLen(t, 1)[0]; v != "after" {
+		t.Fatalf("got %q", v)
+	}
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrUnknownType) {
+		t.Fatalf("dead letter = %+v", e)
+	}
+}
+
 func TestHandshakeIsEnforced(t *testing.T) {
 	cfg := fastConfig()
 	cfg.HandshakeTimeout = 100 * time.Millisecond

@@ -238,6 +238,11 @@ func (in *inbound) decoderFor(k typeKey) decoder {
 	return d
 }
 
+// resolved reports whether d was made by decoderFor: a slot of the frame's
+// type table is zero until its first envelope, and a zero key is no proof
+// of a resolved slot (a peer may send serializer 0 and an empty name).
+func (d *decoder) resolved() bool { return d.err != nil || d.proto != nil || d.ser != nil }
+
 // decode decodes a payload.
 func (d *decoder) decode(payload []byte) (any, error) {
 	switch {
@@ -276,8 +281,8 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 	}
 	target := in.frameTargets[m.TargetIndex]
 	d := &in.frameTypes[m.TypeIndex]
-	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); d.key != k {
-		if d.name == "" {
+	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); d.key != k || !d.resolved() {
+		if !d.resolved() {
 			*d = in.decoderFor(k) // the first envelope of this type in the frame
 		} else {
 			other := in.decoderFor(k) // same name, another serializer: rare
