@@ -11,8 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/remote/internal/wire"
@@ -65,14 +63,11 @@ type typeKey struct {
 	name       string
 }
 
-// decoder turns a payload into a message of one type.
+// decoder turns payloads into messages of one type.
 type decoder struct {
-	key  typeKey
-	name string
-	// proto is set for protobuf types: decoding then skips the registry.
-	proto protoreflect.MessageType
-	ser   *serializerEntry
-	err   error // why the type cannot be decoded
+	key typeKey
+	fn  func([]byte) (any, error) // from the serializer's decoderFor
+	err error                     // why the type cannot be decoded
 }
 
 func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
@@ -219,17 +214,11 @@ func (in *inbound) decoderFor(k typeKey) decoder {
 	if d, ok := in.types[k]; ok {
 		return d
 	}
-	d := decoder{key: k, name: k.name}
-	if ser, ok := in.r.serializers.byID(k.serializer); !ok {
-		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
-	} else if _, isProto := ser.Serializer.(ProtoSerializer); isProto {
-		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(k.name))
-		if err != nil {
-			d.err = fmt.Errorf("%w: protobuf %s", ErrUnknownType, k.name)
-		}
-		d.proto = mt
+	d := decoder{key: k}
+	if ser, ok := in.r.serializers.byID(k.serializer); ok {
+		d.fn, d.err = ser.decoderFor(k.name)
 	} else {
-		d.ser = ser
+		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
 	}
 	if len(in.types) >= maxCachedPIDs {
 		clear(in.types)
@@ -241,24 +230,14 @@ func (in *inbound) decoderFor(k typeKey) decoder {
 // resolved reports whether d was made by decoderFor: a slot of the frame's
 // type table is zero until its first envelope, and a zero key is no proof
 // of a resolved slot (a peer may send serializer 0 and an empty name).
-func (d *decoder) resolved() bool { return d.err != nil || d.proto != nil || d.ser != nil }
+func (d *decoder) resolved() bool { return d.fn != nil || d.err != nil }
 
 // decode decodes a payload.
 func (d *decoder) decode(payload []byte) (any, error) {
-	switch {
-	case d.err != nil:
+	if d.err != nil {
 		return nil, d.err
-	case d.proto != nil:
-		m := d.proto.New().Interface()
-		if len(payload) == 0 {
-			return m, nil // a message with every field at its default
-		}
-		if err := proto.Unmarshal(payload, m); err != nil {
-			return nil, fmt.Errorf("%w: decode %s: %v", ErrProtocol, d.name, err)
-		}
-		return m, nil
 	}
-	msg, err := d.ser.Unmarshal(d.name, payload)
+	msg, err := d.fn(payload)
 	if err != nil && !errors.Is(err, ErrUnknownType) {
 		err = fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
@@ -292,13 +271,13 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 	var msg any
 	var err error
 	if len(m.Payload) > r.cfg.MaxMessageSize {
-		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.name, len(m.Payload), in.address, r.cfg.MaxMessageSize)
+		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.key.name, len(m.Payload), in.address, r.cfg.MaxMessageSize)
 	} else {
 		msg, err = d.decode(m.Payload)
 	}
 	if err != nil {
 		r.sys.DeadLetter(target, &actor.Envelope{
-			Message: UndecodedMessage{TypeName: d.name, SerializerID: m.SerializerID, Size: len(m.Payload)},
+			Message: UndecodedMessage{TypeName: d.key.name, SerializerID: m.SerializerID, Size: len(m.Payload)},
 			Sender:  sender,
 		}, err)
 		return
