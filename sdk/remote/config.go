@@ -37,8 +37,8 @@ type Config struct {
 	QueueFullTimeout time.Duration
 	// BatchSize caps the messages in one frame. Default 1024.
 	BatchSize int
-	// MaxMessageSize caps one serialized message, sent or received.
-	// Default 4 MiB.
+	// MaxMessageSize caps one serialized message, its header included,
+	// sent or received. Default 4 MiB.
 	MaxMessageSize int
 	// MaxFrameSize caps one frame (a batch of messages). It must exceed
 	// MaxMessageSize by at least 64 KiB. Default MaxMessageSize + 1 MiB.

@@ -270,8 +270,14 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 	}
 	var msg any
 	var err error
-	if len(m.Payload) > r.cfg.MaxMessageSize {
-		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.key.name, len(m.Payload), in.address, r.cfg.MaxMessageSize)
+	// The header counts, as on the sender (which counts its encoding: a
+	// little more than the bare strings counted here).
+	size := len(m.Payload)
+	for _, s := range m.Header {
+		size += len(s)
+	}
+	if size > r.cfg.MaxMessageSize {
+		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.key.name, size, in.address, r.cfg.MaxMessageSize)
 	} else {
 		msg, err = d.decode(m.Payload)
 	}
