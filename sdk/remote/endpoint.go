@@ -324,14 +324,33 @@ func (ep *endpoint) connectLoop() error {
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("%w: %s unreachable for %v: %v", ErrEndpointTerminated, ep.peer.address, cfg.ReconnectTimeout, err)
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ep.ctx.Done():
-			t.Stop()
+		ep.r.logger.Debug("remote: retrying the connection", "peer", ep.peer.address, "after", backoff, "error", err)
+		if !ep.sleep(backoff) {
 			return ep.reason
 		}
 		backoff = min(2*backoff, cfg.MaxReconnectBackoff)
+	}
+}
+
+// sleep waits d before the next connection attempt. It reports false if the
+// endpoint is stopped meanwhile: cancelled, or asked to flush, which there
+// is no connection for.
+func (ep *endpoint) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-ep.ctx.Done():
+			return false
+		case <-ep.wake:
+			// Shutdown's wake-up, or a sender's: the writer finds its message
+			// once connected anyway.
+			if ep.flush.Load() {
+				return false
+			}
+		}
 	}
 }
 

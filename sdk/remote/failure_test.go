@@ -170,6 +170,28 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 	}
 }
 
+func TestShutdownEndsTheReconnectBackoff(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectBackoff, cfg.MaxReconnectBackoff, cfg.ReconnectTimeout = time.Hour, time.Hour, time.Hour
+	a := startNode(t, cfg)
+	nowhere := actor.NewPID(freePort(t), "ghost")
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
+	defer sub.Unsubscribe()
+	a.sys.Send(nowhere, str("queued"))
+	// The log line comes after the last look at the stop flags: the writer
+	// is then in (or about to enter) its hour of backoff.
+	testkit.Eventually(t, "a failed connection attempt", func() bool {
+		return a.logs.Contains("retrying the connection", "peer="+nowhere.Address)
+	})
+	if err := a.r.Shutdown(testkit.Context(t)); err != nil {
+		t.Fatalf("shutdown during a backoff: %v", err)
+	}
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrShutdown) {
+		t.Fatalf("the queued message went to dead letters with %v, want ErrShutdown", e.Reason)
+	}
+}
+
 func TestFullSendQueueDropsToDeadLetters(t *testing.T) {
 	cfg := fastConfig()
 	cfg.SendQueueSize = 4
