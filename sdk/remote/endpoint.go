@@ -160,7 +160,7 @@ type endpoint struct {
 	flush  atomic.Bool // on stop: send what is queued, then say goodbye
 
 	stopOnce sync.Once
-	reason   error // why it stopped; set before done is closed
+	reason   error // why it stopped; set before done is closed (see terminate)
 }
 
 // newEndpoint starts the endpoint's writer.
@@ -277,13 +277,11 @@ func (ep *endpoint) stop(reason error, flush bool) {
 	})
 }
 
+// stopReason returns why the endpoint terminated, to a sender its closed
+// queue refused: terminate closes done, the reason set, before the queue.
 func (ep *endpoint) stopReason() error {
-	select {
-	case <-ep.done:
-		return ep.reason
-	default:
-		return fmt.Errorf("%w: %s", ErrEndpointTerminated, ep.peer.address)
-	}
+	<-ep.done
+	return ep.reason
 }
 
 // run is the writer goroutine.
@@ -576,10 +574,12 @@ func (ep *endpoint) terminate(err error) {
 		err = fmt.Errorf("%w: %s", ErrEndpointTerminated, ep.peer.address)
 	}
 	ep.stopOnce.Do(func() {})
+	// The reason first, then done, then the queue: whoever done wakes, and
+	// every sender the closed queue refuses, finds the reason set.
 	ep.reason = err
+	close(ep.done)
 	ep.queue.Close()
 	ep.peer.ep.CompareAndSwap(ep, nil)
-	close(ep.done)
 	ep.cancel()
 	for !ep.queue.Drained() {
 		if rec, ok := ep.queue.Pop(); ok {

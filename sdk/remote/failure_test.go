@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,6 +190,56 @@ func TestShutdownEndsTheReconnectBackoff(t *testing.T) {
 	}
 	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrShutdown) {
 		t.Fatalf("the queued message went to dead letters with %v, want ErrShutdown", e.Reason)
+	}
+}
+
+// A sender refused by a terminated endpoint's queue gets the termination
+// reason, never a stand-in: the reason is set before done is closed, and
+// the queue is closed after.
+func TestTerminationReasonReachesEverySender(t *testing.T) {
+	cfg := fastConfig()
+	cfg.QueueFullTimeout = -1
+	a := startNode(t, cfg)
+	reason := errors.New("the reason")
+	target := actor.NewPID(freePort(t), "ghost")
+	wrong := &testkit.Recorder[error]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) {
+		if e.Reason != reason && !errors.Is(e.Reason, ErrQueueFull) {
+			wrong.Add(e.Reason)
+		}
+	})
+	defer sub.Unsubscribe()
+	// The race is narrow: try it often, with senders offering as fast as
+	// they can while the endpoint terminates. There is no writer: the test
+	// plays it.
+	for range 100 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ep := &endpoint{r: a.r, peer: &peer{r: a.r, address: target.Address}, done: make(chan struct{}), ctx: ctx, cancel: cancel,
+			wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+		ep.queue.Bound(1 << 10)
+		var started, senders sync.WaitGroup
+		for range 3 {
+			started.Add(1)
+			senders.Go(func() {
+				ep.enqueue(outbound{target: target, item: "first"})
+				started.Done()
+				for {
+					select {
+					case <-ep.done:
+						ep.enqueue(outbound{target: target, item: "last"})
+						return
+					default:
+						ep.enqueue(outbound{target: target, item: "more"})
+					}
+				}
+			})
+		}
+		started.Wait()
+		ep.terminate(reason)
+		senders.Wait()
+	}
+	if got := wrong.Snapshot(); len(got) > 0 {
+		t.Fatalf("%d refused senders got another reason, such as %v", len(got), got[0])
 	}
 }
 
