@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+// frameMargin is the room a frame keeps, beyond one message of
+// MaxMessageSize, for what surrounds a message: its envelope's fields and
+// the entries it adds to the frame's tables (type name, target id,
+// sender). The writer stops filling a frame once it holds MaxFrameSize -
+// MaxMessageSize - frameMargin bytes, so that the last message still fits
+// under MaxFrameSize, which gRPC enforces on both sides (a frame over it
+// would cost the connection). Hence MaxFrameSize must exceed
+// MaxMessageSize by at least this much.
+const frameMargin = 64 << 10
+
 // Config configures a Remote. Zero fields take the defaults documented on
 // each field (see DefaultConfig); New rejects invalid values with an error
 // that names every bad field.
@@ -162,8 +172,8 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
 		}
 	}
-	if c.MaxFrameSize < c.MaxMessageSize+64<<10 {
-		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least 64 KiB", c.MaxFrameSize, c.MaxMessageSize))
+	if c.MaxFrameSize < c.MaxMessageSize+frameMargin {
+		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least %d KiB", c.MaxFrameSize, c.MaxMessageSize, frameMargin>>10))
 	}
 	if c.FlowControlWindow < 64<<10 || c.FlowControlWindow > 1<<30 {
 		errs = append(errs, fmt.Errorf("FlowControlWindow must be from 64 KiB to 1 GiB, got %d", c.FlowControlWindow))

@@ -53,11 +53,9 @@ func (c *rawClient) send(data []byte) {
 
 func (c *rawClient) sendRequest(req *wire.ConnectRequest) {
 	c.t.Helper()
-	b, err := proto.Marshal(req)
-	if err != nil {
+	if err := c.stream.SendMsg(req); err != nil {
 		c.t.Fatal(err)
 	}
-	c.send(b)
 }
 
 func (c *rawClient) hello(version uint32) *wire.ConnectResponse {

@@ -178,7 +178,7 @@ func (r *Remote) publicAddress(address string) string {
 // connects afresh. Cluster membership calls this when a member leaves.
 func (r *Remote) TerminateEndpoint(address string, reason error) {
 	if reason == nil {
-		reason = fmt.Errorf("%w: %s", ErrEndpointTerminated, address)
+		reason = endpointTerminated(address, "")
 	}
 	r.peerLeft(address, reason)
 }

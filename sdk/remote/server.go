@@ -19,9 +19,10 @@ import (
 // protocolVersion is the version of proto/troupe/remote/v1 spoken here.
 const protocolVersion = 1
 
-// maxCachedPIDs bounds each inbound stream's caches of target and sender
-// PIDs (which keep their resolved processes, sparing lookups).
-const maxCachedPIDs = 8192
+// maxInboundCache bounds each of an inbound stream's caches: of target and
+// sender PIDs (which keep their resolved processes, sparing lookups) and of
+// decoders. A full cache is emptied.
+const maxInboundCache = 8192
 
 // UndecodedMessage stands in dead-letter events for a message that arrived
 // but could not be decoded (unknown type, oversized, corrupt).
@@ -39,11 +40,10 @@ type service struct {
 
 // inbound is one stream from a dialer.
 type inbound struct {
-	r        *Remote
-	stream   grpc.ServerStream
-	address  string // the dialer's advertised address
-	memberID string
-	sendMu   sync.Mutex
+	r       *Remote
+	stream  grpc.ServerStream
+	address string // the dialer's advertised address
+	sendMu  sync.Mutex
 
 	// Caches across frames, so that a frame's tables resolve without
 	// allocating: PIDs (which keep their resolved processes) and decoders.
@@ -77,7 +77,7 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		return err
 	}
 	in := &inbound{
-		r: r, stream: stream, address: hello.GetAddress(), memberID: hello.GetMemberId(),
+		r: r, stream: stream, address: hello.GetAddress(),
 		targets: make(map[string]*actor.PID), senders: make(map[wire.Sender]*actor.PID), types: make(map[typeKey]decoder),
 	}
 	if reason, msg := r.admit(hello); reason != wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED {
@@ -100,7 +100,9 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 	return in.serve()
 }
 
-// awaitHello reads the first frame within HandshakeTimeout.
+// awaitHello reads the first frame within HandshakeTimeout. It reads a raw
+// frame rather than a ConnectRequest through the codec, so that a first
+// frame that is not protobuf at all still gets a Disconnect.
 func (r *Remote) awaitHello(stream grpc.ServerStream) (*wire.Hello, error) {
 	type result struct {
 		f   frame
@@ -220,7 +222,7 @@ func (in *inbound) decoderFor(k typeKey) decoder {
 	} else {
 		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
 	}
-	if len(in.types) >= maxCachedPIDs {
+	if len(in.types) >= maxInboundCache {
 		clear(in.types)
 	}
 	in.types[k] = d
@@ -316,7 +318,7 @@ func (in *inbound) targetPID(id string) *actor.PID {
 	if pid, ok := in.targets[id]; ok {
 		return pid
 	}
-	if len(in.targets) >= maxCachedPIDs {
+	if len(in.targets) >= maxInboundCache {
 		clear(in.targets)
 	}
 	pid := actor.NewPID(in.r.address, id)
@@ -329,7 +331,7 @@ func (in *inbound) senderPID(s wire.Sender) *actor.PID {
 	if pid, ok := in.senders[s]; ok {
 		return pid
 	}
-	if len(in.senders) >= maxCachedPIDs {
+	if len(in.senders) >= maxInboundCache {
 		clear(in.senders)
 	}
 	pid := actor.NewPID(s.Address, s.ID)
