@@ -243,6 +243,34 @@ func TestTerminationReasonReachesEverySender(t *testing.T) {
 	}
 }
 
+func TestCloseStopsAtOnceAndForGood(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = time.Hour
+	a := startNode(t, cfg)
+	nowhere := actor.NewPID(freePort(t), "ghost")
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
+	defer sub.Unsubscribe()
+	a.sys.Send(nowhere, str("queued"))
+	a.r.Close()
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrShutdown) {
+		t.Fatalf("the queued message went to dead letters with %v, want ErrShutdown", e.Reason)
+	}
+	// Stopping again does nothing, and the transport does not start again.
+	a.r.Close()
+	if err := a.r.Shutdown(testkit.Context(t)); err != nil {
+		t.Fatalf("Shutdown after Close: %v", err)
+	}
+	if err := a.r.Start(); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := a.sys.Request(ctx, nowhere, str("late")); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("request after Close: %v", err)
+	}
+}
+
 func TestFullSendQueueDropsToDeadLetters(t *testing.T) {
 	cfg := fastConfig()
 	cfg.SendQueueSize = 4
