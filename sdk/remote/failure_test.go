@@ -141,9 +141,7 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 	cfg.ReconnectTimeout = time.Hour // only TerminateEndpoint ends it
 	a := startNode(t, cfg)
 	nowhere := freePort(t)
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := a.deadLetters(t)
 	got := &testkit.Recorder[*actor.Terminated]{}
 	watched := make(chan struct{})
 	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
@@ -176,9 +174,7 @@ func TestShutdownEndsTheReconnectBackoff(t *testing.T) {
 	cfg.ReconnectBackoff, cfg.MaxReconnectBackoff, cfg.ReconnectTimeout = time.Hour, time.Hour, time.Hour
 	a := startNode(t, cfg)
 	nowhere := actor.NewPID(freePort(t), "ghost")
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := a.deadLetters(t)
 	a.sys.Send(nowhere, str("queued"))
 	// The log line comes after the last look at the stop flags: the writer
 	// is then in (or about to enter) its hour of backoff.
@@ -248,9 +244,7 @@ func TestCloseStopsAtOnceAndForGood(t *testing.T) {
 	cfg.ReconnectTimeout = time.Hour
 	a := startNode(t, cfg)
 	nowhere := actor.NewPID(freePort(t), "ghost")
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := a.deadLetters(t)
 	a.sys.Send(nowhere, str("queued"))
 	a.r.Close()
 	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrShutdown) {

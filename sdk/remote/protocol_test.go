@@ -120,9 +120,7 @@ func TestOversizedMessageFromAPeerIsRefusedAlone(t *testing.T) {
 	cfg.MaxMessageSize = 1 << 10
 	b := startNode(t, cfg)
 	got := sink(t, b, "sink")
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := b.deadLetters(t)
 	c := dialRaw(t, b.r.Address())
 	c.hello(protocolVersion)
 	// This peer ignores the limit the Welcome announced.
@@ -150,9 +148,7 @@ func TestOversizedMessageFromAPeerIsRefusedAlone(t *testing.T) {
 func TestZeroTypeKeyDoesNotCrashTheReceiver(t *testing.T) {
 	b := startNode(t, fastConfig())
 	got := sink(t, b, "sink")
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := b.deadLetters(t)
 	c := dialRaw(t, b.r.Address())
 	c.hello(protocolVersion)
 	// Serializer 0 and an empty type name: the zero value of a slot of the
