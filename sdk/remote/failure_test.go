@@ -311,12 +311,25 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
+	// Zero fields take DefaultConfig's values, which are valid as they are.
 	r, err := New(sys, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := r.Config()
-	if c.MemberID == "" || c.BindAddress != "127.0.0.1:0" || c.MaxFrameSize <= c.MaxMessageSize || c.FlowControlWindow != 4<<20 || c.Metrics == nil {
-		t.Fatalf("defaults: %+v", c)
+	c, want := r.Config(), DefaultConfig()
+	want.MemberID = c.MemberID
+	if c.MemberID == "" || c != want {
+		t.Fatalf("defaults: %+v, want %+v", c, want)
+	}
+	if _, err := New(sys, DefaultConfig()); err != nil {
+		t.Fatalf("DefaultConfig is invalid: %v", err)
+	}
+	// MaxFrameSize's default follows MaxMessageSize.
+	r, err = New(sys, Config{MaxMessageSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config().MaxFrameSize; got != 17<<20 {
+		t.Fatalf("MaxFrameSize for a MaxMessageSize of 16 MiB = %d, want 17 MiB", got)
 	}
 }
