@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,11 +302,11 @@ func TestRemoteWatchSeesStopAndTerminationReason(t *testing.T) {
 func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
 	const n = 20000
-	count := 0
+	var count atomic.Int64 // read by the test when it gives up
 	done := make(chan struct{})
 	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
 		if _, ok := c.Message().(*wrapperspb.StringValue); ok {
-			if count++; count == n {
+			if count.Add(1) == n {
 				close(done)
 			}
 		}
@@ -339,7 +340,7 @@ func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(testkit.Timeout):
-		t.Fatalf("peer received %d of %d messages sent before shutdown", count, n)
+		t.Fatalf("peer received %d of %d messages sent before shutdown", count.Load(), n)
 	}
 	term := got.WaitLen(t, 1)[0]
 	if term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(watchee) {
