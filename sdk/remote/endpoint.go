@@ -591,6 +591,11 @@ func (ep *endpoint) terminate(err error) {
 // the transport gives up on a peer: watchers of its actors then receive
 // Terminated with reason AddressTerminated.
 type EndpointTerminated struct {
+	// Address is the peer's address, as in the PIDs of its actors.
 	Address string
-	Reason  error
+	// Reason is why the transport gave up; it matches one of this
+	// package's errors with errors.Is (ErrEndpointTerminated,
+	// ErrClusterMismatch, ErrProtocol or ErrShutdown), or is the reason
+	// given to TerminateEndpoint.
+	Reason error
 }

@@ -34,6 +34,10 @@ type Serializer interface {
 // before writing it; the transport then marshals it straight into the
 // frame.
 type Sizer interface {
+	// Size returns the exact number of bytes Marshal will append for msg,
+	// or -1 if it cannot tell before marshalling (the transport then
+	// marshals into the frame and measures). An error fails the message as
+	// a Marshal error would.
 	Size(msg any) (int, error)
 }
 

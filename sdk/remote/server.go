@@ -27,9 +27,14 @@ const maxInboundCache = 8192
 // UndecodedMessage stands in dead-letter events for a message that arrived
 // but could not be decoded (unknown type, oversized, corrupt).
 type UndecodedMessage struct {
-	TypeName     string
+	// TypeName is the type name the envelope gave; empty if the envelope
+	// itself was malformed.
+	TypeName string
+	// SerializerID is the ID of the serializer the envelope named; 0 if
+	// the envelope itself was malformed.
 	SerializerID uint32
-	Size         int
+	// Size is the payload's length in bytes.
+	Size int
 }
 
 // service serves the streams peers open to deliver messages here.
