@@ -267,13 +267,11 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 	}
 	target := in.frameTargets[m.TargetIndex]
 	d := &in.frameTypes[m.TypeIndex]
-	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); d.key != k || !d.resolved() {
-		if !d.resolved() {
-			*d = in.decoderFor(k) // the first envelope of this type in the frame
-		} else {
-			other := in.decoderFor(k) // same name, another serializer: rare
-			d = &other
-		}
+	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); !d.resolved() {
+		*d = in.decoderFor(k) // the first envelope of this type in the frame
+	} else if d.key != k {
+		other := in.decoderFor(k) // same name, another serializer: rare
+		d = &other
 	}
 	var msg any
 	var err error
