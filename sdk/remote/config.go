@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+// frameMargin is the room a frame keeps, beyond one message of
+// MaxMessageSize, for what surrounds a message: its envelope's fields and
+// the entries it adds to the frame's tables (type name, target id,
+// sender). The writer stops filling a frame once it holds MaxFrameSize -
+// MaxMessageSize - frameMargin bytes, so that the last message still fits
+// under MaxFrameSize, which gRPC enforces on both sides (a frame over it
+// would cost the connection). Hence MaxFrameSize must exceed
+// MaxMessageSize by at least this much.
+const frameMargin = 64 << 10
+
+// frameSlack is how much MaxFrameSize exceeds MaxMessageSize by default:
+// room for a full-size message and many small ones in one frame.
+const frameSlack = 1 << 20
+
 // Config configures a Remote. Zero fields take the defaults documented on
 // each field (see DefaultConfig); New rejects invalid values with an error
 // that names every bad field.
@@ -37,11 +51,12 @@ type Config struct {
 	QueueFullTimeout time.Duration
 	// BatchSize caps the messages in one frame. Default 1024.
 	BatchSize int
-	// MaxMessageSize caps one serialized message, sent or received.
-	// Default 4 MiB.
+	// MaxMessageSize caps one serialized message, its header included,
+	// sent or received. Default 4 MiB.
 	MaxMessageSize int
 	// MaxFrameSize caps one frame (a batch of messages). It must exceed
-	// MaxMessageSize by at least 64 KiB. Default MaxMessageSize + 1 MiB.
+	// MaxMessageSize by at least 64 KiB. Default MaxMessageSize + 1 MiB
+	// (5 MiB with the default MaxMessageSize).
 	MaxFrameSize int
 	// FlowControlWindow is the HTTP/2 flow-control window of a connection
 	// and of its stream, in bytes: how much a peer may send ahead of what
@@ -81,16 +96,20 @@ type Config struct {
 	Metrics Metrics
 }
 
-// DefaultConfig returns the values used for zero fields (MemberID aside,
-// which is random per Remote).
+// DefaultConfig returns the values used for zero fields, but for two: a
+// zero MemberID is random per Remote, and a zero MaxFrameSize is
+// MaxMessageSize + 1 MiB, whatever MaxMessageSize is (so raising
+// MaxMessageSize on this Config needs MaxFrameSize raised or zeroed too).
 func DefaultConfig() Config {
+	const maxMessageSize = 4 << 20
 	return Config{
 		BindAddress:         "127.0.0.1:0",
 		ClusterName:         "troupe",
 		SendQueueSize:       8192,
 		QueueFullTimeout:    5 * time.Second,
 		BatchSize:           1024,
-		MaxMessageSize:      4 << 20,
+		MaxMessageSize:      maxMessageSize,
+		MaxFrameSize:        maxMessageSize + frameSlack,
 		FlowControlWindow:   4 << 20,
 		DialTimeout:         5 * time.Second,
 		HandshakeTimeout:    5 * time.Second,
@@ -103,39 +122,28 @@ func DefaultConfig() Config {
 	}
 }
 
+// def sets *v to d if *v is the zero value.
+func def[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	def := func(v *time.Duration, dv time.Duration) {
-		if *v == 0 {
-			*v = dv
-		}
-	}
-	if c.BindAddress == "" {
-		c.BindAddress = d.BindAddress
-	}
-	if c.ClusterName == "" {
-		c.ClusterName = d.ClusterName
-	}
+	def(&c.BindAddress, d.BindAddress)
+	def(&c.ClusterName, d.ClusterName)
 	if c.MemberID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		c.MemberID = hex.EncodeToString(b[:])
 	}
-	if c.SendQueueSize == 0 {
-		c.SendQueueSize = d.SendQueueSize
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = d.BatchSize
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = d.MaxMessageSize
-	}
-	if c.MaxFrameSize == 0 {
-		c.MaxFrameSize = c.MaxMessageSize + 1<<20
-	}
-	if c.FlowControlWindow == 0 {
-		c.FlowControlWindow = d.FlowControlWindow
-	}
+	def(&c.SendQueueSize, d.SendQueueSize)
+	def(&c.BatchSize, d.BatchSize)
+	def(&c.MaxMessageSize, d.MaxMessageSize)
+	def(&c.MaxFrameSize, c.MaxMessageSize+frameSlack)
+	def(&c.FlowControlWindow, d.FlowControlWindow)
 	def(&c.QueueFullTimeout, d.QueueFullTimeout)
 	def(&c.DialTimeout, d.DialTimeout)
 	def(&c.HandshakeTimeout, d.HandshakeTimeout)
@@ -144,9 +152,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.ReconnectTimeout, d.ReconnectTimeout)
 	def(&c.KeepaliveInterval, d.KeepaliveInterval)
 	def(&c.KeepaliveTimeout, d.KeepaliveTimeout)
-	if c.Metrics == nil {
-		c.Metrics = d.Metrics
-	}
+	def(&c.Metrics, d.Metrics)
 
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.BindAddress); err != nil {
@@ -162,8 +168,8 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
 		}
 	}
-	if c.MaxFrameSize < c.MaxMessageSize+64<<10 {
-		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least 64 KiB", c.MaxFrameSize, c.MaxMessageSize))
+	if c.MaxFrameSize < c.MaxMessageSize+frameMargin {
+		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least %d KiB", c.MaxFrameSize, c.MaxMessageSize, frameMargin>>10))
 	}
 	if c.FlowControlWindow < 64<<10 || c.FlowControlWindow > 1<<30 {
 		errs = append(errs, fmt.Errorf("FlowControlWindow must be from 64 KiB to 1 GiB, got %d", c.FlowControlWindow))

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/internal/mpsc"
@@ -62,17 +61,13 @@ func (p *peer) SendSystemMessage(pid *actor.PID, msg any) {
 func (p *peer) Stop(pid *actor.PID) { p.SendSystemMessage(pid, &actor.Stop{}) }
 
 func (p *peer) send(pid *actor.PID, item any, system bool) {
-	msg := item
-	if e, ok := item.(*actor.Envelope); ok {
-		msg = e.Message
-	}
 	// An unserializable message fails here, on the sender's goroutine.
+	msg, _, _ := actor.Unwrap(item)
 	ser, typeName, err := p.r.serializers.forMessage(msg)
-	if err != nil {
-		p.r.sys.DeadLetter(pid, item, err)
-		return
+	var ep *endpoint
+	if err == nil {
+		ep, err = p.endpoint()
 	}
-	ep, err := p.endpoint()
 	if err != nil {
 		p.r.sys.DeadLetter(pid, item, err)
 		return
@@ -160,7 +155,7 @@ type endpoint struct {
 	flush  atomic.Bool // on stop: send what is queued, then say goodbye
 
 	stopOnce sync.Once
-	reason   error // why it stopped; set before done is closed
+	reason   error // why it stopped; set before done is closed (see terminate)
 }
 
 // newEndpoint starts the endpoint's writer.
@@ -277,13 +272,11 @@ func (ep *endpoint) stop(reason error, flush bool) {
 	})
 }
 
+// stopReason returns why the endpoint terminated, to a sender its closed
+// queue refused: terminate closes done, the reason set, before the queue.
 func (ep *endpoint) stopReason() error {
-	select {
-	case <-ep.done:
-		return ep.reason
-	default:
-		return fmt.Errorf("%w: %s", ErrEndpointTerminated, ep.peer.address)
-	}
+	<-ep.done
+	return ep.reason
 }
 
 // run is the writer goroutine.
@@ -322,16 +315,35 @@ func (ep *endpoint) connectLoop() error {
 			return ep.reason
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("%w: %s unreachable for %v: %v", ErrEndpointTerminated, ep.peer.address, cfg.ReconnectTimeout, err)
+			return endpointTerminated(ep.peer.address, fmt.Sprintf("unreachable for %v: %v", cfg.ReconnectTimeout, err))
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ep.ctx.Done():
-			t.Stop()
+		ep.r.logger.Debug("remote: retrying the connection", "peer", ep.peer.address, "after", backoff, "error", err)
+		if !ep.sleep(backoff) {
 			return ep.reason
 		}
 		backoff = min(2*backoff, cfg.MaxReconnectBackoff)
+	}
+}
+
+// sleep waits d before the next connection attempt. It reports false if the
+// endpoint is stopped meanwhile: cancelled, or asked to flush, which there
+// is no connection for.
+func (ep *endpoint) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-ep.ctx.Done():
+			return false
+		case <-ep.wake:
+			// Shutdown's wake-up, or a sender's: the writer finds its message
+			// once connected anyway.
+			if ep.flush.Load() {
+				return false
+			}
+		}
 	}
 }
 
@@ -380,7 +392,7 @@ func (ep *endpoint) dial() (*conn, error) {
 			grpc.MaxCallRecvMsgSize(cfg.MaxFrameSize), grpc.MaxCallSendMsgSize(cfg.MaxFrameSize)),
 	)
 	if err != nil {
-		return nil, permanentError{fmt.Errorf("%w: %s: %v", ErrEndpointTerminated, ep.peer.address, err)}
+		return nil, permanentError{endpointTerminated(ep.peer.address, err.Error())}
 	}
 	ctx, cancel := context.WithCancel(ep.ctx)
 	c := &conn{cc: cc, cancel: cancel, recvErr: make(chan error, 1)}
@@ -396,10 +408,10 @@ func (ep *endpoint) dial() (*conn, error) {
 	if err != nil {
 		return fail(fmt.Errorf("connect to %s: %w", ep.peer.address, err))
 	}
-	hello, _ := proto.Marshal(&wire.ConnectRequest{Frame: &wire.ConnectRequest_Hello{Hello: &wire.Hello{
+	hello := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Hello{Hello: &wire.Hello{
 		ProtocolVersion: protocolVersion, ClusterName: cfg.ClusterName, MemberId: cfg.MemberID, Address: ep.r.address,
-	}}})
-	if err := c.stream.SendMsg(&frame{data: hello}); err != nil {
+	}}}
+	if err := c.stream.SendMsg(hello); err != nil {
 		return fail(fmt.Errorf("handshake with %s: %w", ep.peer.address, err))
 	}
 	var resp wire.ConnectResponse
@@ -445,7 +457,7 @@ func disconnectError(address string, d *wire.Disconnect) error {
 	case wire.DisconnectReason_DISCONNECT_REASON_CLUSTER_MISMATCH:
 		return fmt.Errorf("%w: %s refused us: %s", ErrClusterMismatch, address, d.GetMessage())
 	case wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN:
-		return fmt.Errorf("%w: %s is shutting down", ErrEndpointTerminated, address)
+		return endpointTerminated(address, "shutting down")
 	}
 	return fmt.Errorf("%w: %s: %s", ErrProtocol, address, d.GetMessage())
 }
@@ -459,10 +471,7 @@ func (ep *endpoint) pump(c *conn) error {
 	var env wire.Envelope
 	out := &frame{} // reused: gRPC is done with it when SendMsg returns
 	// Stop adding to a frame once one more message might not fit.
-	budget := c.maxFrame - c.maxMsg - 64<<10
-	if budget < 0 {
-		budget = 0
-	}
+	budget := max(c.maxFrame-c.maxMsg-frameMargin, 0)
 	for {
 		enc.Reset()
 		clear(recs)
@@ -483,8 +492,9 @@ func (ep *endpoint) pump(c *conn) error {
 			data := enc.Frame()
 			out.data = data
 			if err := c.stream.SendMsg(out); err != nil {
+				lost := endpointTerminated(ep.peer.address, "connection lost: "+err.Error())
 				for i := range recs {
-					ep.reject(&recs[i], fmt.Errorf("%w: connection to %s lost: %v", ErrEndpointTerminated, ep.peer.address, err))
+					ep.reject(&recs[i], lost)
 				}
 				return err
 			}
@@ -533,10 +543,10 @@ func (ep *endpoint) encode(enc *wire.BatchEncoder, env *wire.Envelope, rec *outb
 // until it has read everything: SendMsg only queues, and closing the
 // connection earlier would discard frames not yet written.
 func (ep *endpoint) goodbye(c *conn) error {
-	bye, _ := proto.Marshal(&wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{
+	bye := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{
 		Reason: wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, Message: "shutting down",
-	}}})
-	if err := c.stream.SendMsg(&frame{data: bye}); err != nil {
+	}}}
+	if err := c.stream.SendMsg(bye); err != nil {
 		return err
 	}
 	_ = c.stream.CloseSend()
@@ -554,13 +564,15 @@ func (ep *endpoint) terminate(err error) {
 		err = ep.reason
 	}
 	if err == nil {
-		err = fmt.Errorf("%w: %s", ErrEndpointTerminated, ep.peer.address)
+		err = endpointTerminated(ep.peer.address, "")
 	}
 	ep.stopOnce.Do(func() {})
+	// The reason first, then done, then the queue: whoever done wakes, and
+	// every sender the closed queue refuses, finds the reason set.
 	ep.reason = err
+	close(ep.done)
 	ep.queue.Close()
 	ep.peer.ep.CompareAndSwap(ep, nil)
-	close(ep.done)
 	ep.cancel()
 	for !ep.queue.Drained() {
 		if rec, ok := ep.queue.Pop(); ok {
@@ -579,6 +591,11 @@ func (ep *endpoint) terminate(err error) {
 // the transport gives up on a peer: watchers of its actors then receive
 // Terminated with reason AddressTerminated.
 type EndpointTerminated struct {
+	// Address is the peer's address, as in the PIDs of its actors.
 	Address string
-	Reason  error
+	// Reason is why the transport gave up; it matches one of this
+	// package's errors with errors.Is (ErrEndpointTerminated,
+	// ErrClusterMismatch, ErrProtocol or ErrShutdown), or is the reason
+	// given to TerminateEndpoint.
+	Reason error
 }

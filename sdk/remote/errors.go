@@ -1,6 +1,9 @@
 package remote
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors of the remote transport. Undeliverable messages go to dead letters
 // with one of these as the reason; a local requester's error matches both
@@ -10,8 +13,8 @@ var (
 	// ErrUnknownType: no serializer handles the message's type (on the
 	// sender), or the receiver does not know the type name.
 	ErrUnknownType = errors.New("remote: unknown message type")
-	// ErrMessageTooLarge: the serialized message exceeds MaxMessageSize, of
-	// the sender or of the receiver.
+	// ErrMessageTooLarge: the serialized message with its header exceeds
+	// MaxMessageSize, of the sender or of the receiver.
 	ErrMessageTooLarge = errors.New("remote: message too large")
 	// ErrQueueFull: the peer's send queue stayed full for QueueFullTimeout.
 	ErrQueueFull = errors.New("remote: send queue full")
@@ -28,3 +31,12 @@ var (
 	// ErrUnknownKind: remote spawn of a kind the target did not register.
 	ErrUnknownKind = errors.New("remote: unknown kind")
 )
+
+// endpointTerminated returns an error matching ErrEndpointTerminated about
+// the peer at address, with why after it unless empty.
+func endpointTerminated(address, why string) error {
+	if why == "" {
+		return fmt.Errorf("%w: %s", ErrEndpointTerminated, address)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrEndpointTerminated, address, why)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,9 +141,7 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 	cfg.ReconnectTimeout = time.Hour // only TerminateEndpoint ends it
 	a := startNode(t, cfg)
 	nowhere := freePort(t)
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := a.deadLetters(t)
 	got := &testkit.Recorder[*actor.Terminated]{}
 	watched := make(chan struct{})
 	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
@@ -170,6 +169,102 @@ func TestTerminateEndpointDropsQueuedMessagesAndNotifiesWatchers(t *testing.T) {
 	}
 }
 
+func TestShutdownEndsTheReconnectBackoff(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectBackoff, cfg.MaxReconnectBackoff, cfg.ReconnectTimeout = time.Hour, time.Hour, time.Hour
+	a := startNode(t, cfg)
+	nowhere := actor.NewPID(freePort(t), "ghost")
+	dl := a.deadLetters(t)
+	a.sys.Send(nowhere, str("queued"))
+	// The log line comes after the last look at the stop flags: the writer
+	// is then in (or about to enter) its hour of backoff.
+	testkit.Eventually(t, "a failed connection attempt", func() bool {
+		return a.logs.Contains("retrying the connection", "peer="+nowhere.Address)
+	})
+	if err := a.r.Shutdown(testkit.Context(t)); err != nil {
+		t.Fatalf("shutdown during a backoff: %v", err)
+	}
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrShutdown) {
+		t.Fatalf("the queued message went to dead letters with %v, want ErrShutdown", e.Reason)
+	}
+}
+
+// A sender refused by a terminated endpoint's queue gets the termination
+// reason, never a stand-in: the reason is set before done is closed, and
+// the queue is closed after.
+func TestTerminationReasonReachesEverySender(t *testing.T) {
+	cfg := fastConfig()
+	cfg.QueueFullTimeout = -1
+	a := startNode(t, cfg)
+	reason := errors.New("the reason")
+	target := actor.NewPID(freePort(t), "ghost")
+	wrong := &testkit.Recorder[error]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *actor.DeadLetterEvent) {
+		if e.Reason != reason && !errors.Is(e.Reason, ErrQueueFull) {
+			wrong.Add(e.Reason)
+		}
+	})
+	defer sub.Unsubscribe()
+	// The race is narrow: try it often, with senders offering as fast as
+	// they can while the endpoint terminates. There is no writer: the test
+	// plays it.
+	for range 100 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ep := &endpoint{r: a.r, peer: &peer{r: a.r, address: target.Address}, done: make(chan struct{}), ctx: ctx, cancel: cancel,
+			wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+		ep.queue.Bound(1 << 10)
+		var started, senders sync.WaitGroup
+		for range 3 {
+			started.Add(1)
+			senders.Go(func() {
+				ep.enqueue(outbound{target: target, item: "first"})
+				started.Done()
+				for {
+					select {
+					case <-ep.done:
+						ep.enqueue(outbound{target: target, item: "last"})
+						return
+					default:
+						ep.enqueue(outbound{target: target, item: "more"})
+					}
+				}
+			})
+		}
+		started.Wait()
+		ep.terminate(reason)
+		senders.Wait()
+	}
+	if got := wrong.Snapshot(); len(got) > 0 {
+		t.Fatalf("%d refused senders got another reason, such as %v", len(got), got[0])
+	}
+}
+
+func TestCloseStopsAtOnceAndForGood(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = time.Hour
+	a := startNode(t, cfg)
+	nowhere := actor.NewPID(freePort(t), "ghost")
+	dl := a.deadLetters(t)
+	a.sys.Send(nowhere, str("queued"))
+	a.r.Close()
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrShutdown) {
+		t.Fatalf("the queued message went to dead letters with %v, want ErrShutdown", e.Reason)
+	}
+	// Stopping again does nothing, and the transport does not start again.
+	a.r.Close()
+	if err := a.r.Shutdown(testkit.Context(t)); err != nil {
+		t.Fatalf("Shutdown after Close: %v", err)
+	}
+	if err := a.r.Start(); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := a.sys.Request(ctx, nowhere, str("late")); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("request after Close: %v", err)
+	}
+}
+
 func TestFullSendQueueDropsToDeadLetters(t *testing.T) {
 	cfg := fastConfig()
 	cfg.SendQueueSize = 4
@@ -184,11 +279,14 @@ func TestFullSendQueueDropsToDeadLetters(t *testing.T) {
 		}
 	})
 	defer sub.Unsubscribe()
+	// Nothing leaves the queue (there is no connection) and refusals are
+	// dead-lettered on the sender's goroutine: once the sends return, 4
+	// messages are queued and the other 16 refused.
 	for range 20 {
 		a.sys.Send(nowhere, str("x"))
 	}
-	if n := len(dl.WaitLen(t, 12)); n < 12 {
-		t.Fatalf("%d messages refused by a full queue of 4, want at least 12", n)
+	if n := len(dl.Snapshot()); n != 16 {
+		t.Fatalf("%d of 20 messages refused by a full queue of 4, want 16", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -216,12 +314,25 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
+	// Zero fields take DefaultConfig's values, which are valid as they are.
 	r, err := New(sys, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := r.Config()
-	if c.MemberID == "" || c.BindAddress != "127.0.0.1:0" || c.MaxFrameSize <= c.MaxMessageSize || c.FlowControlWindow != 4<<20 || c.Metrics == nil {
-		t.Fatalf("defaults: %+v", c)
+	c, want := r.Config(), DefaultConfig()
+	want.MemberID = c.MemberID
+	if c.MemberID == "" || c != want {
+		t.Fatalf("defaults: %+v, want %+v", c, want)
+	}
+	if _, err := New(sys, DefaultConfig()); err != nil {
+		t.Fatalf("DefaultConfig is invalid: %v", err)
+	}
+	// MaxFrameSize's default follows MaxMessageSize.
+	r, err = New(sys, Config{MaxMessageSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config().MaxFrameSize; got != 17<<20 {
+		t.Fatalf("MaxFrameSize for a MaxMessageSize of 16 MiB = %d, want 17 MiB", got)
 	}
 }

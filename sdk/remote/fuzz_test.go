@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"net"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -42,6 +43,9 @@ func FuzzHandshake(f *testing.F) {
 		accepted := reason == wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED
 		if accepted && (h.GetProtocolVersion() != protocolVersion || h.GetClusterName() != "troupe") {
 			t.Fatalf("accepted %v", h)
+		}
+		if _, _, err := net.SplitHostPort(h.GetAddress()); accepted && err != nil {
+			t.Fatalf("accepted %v, whose address is not host:port: %v", h, err)
 		}
 		if !accepted && msg == "" {
 			t.Fatalf("refused %v without a message", h)

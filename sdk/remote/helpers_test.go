@@ -70,6 +70,14 @@ func (n *node) stop(t *testing.T) {
 	}
 }
 
+// deadLetters records the dead letters of n's system until the test ends.
+func (n *node) deadLetters(t *testing.T) *testkit.Recorder[*actor.DeadLetterEvent] {
+	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
+	sub := actor.Subscribe(n.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
+	t.Cleanup(sub.Unsubscribe)
+	return dl
+}
+
 // echo answers a StringValue with the same text, prefixed with the header
 // value "prefix" if any.
 func echo(c actor.Context) {

@@ -53,11 +53,9 @@ func (c *rawClient) send(data []byte) {
 
 func (c *rawClient) sendRequest(req *wire.ConnectRequest) {
 	c.t.Helper()
-	b, err := proto.Marshal(req)
-	if err != nil {
+	if err := c.stream.SendMsg(req); err != nil {
 		c.t.Fatal(err)
 	}
-	c.send(b)
 }
 
 func (c *rawClient) hello(version uint32) *wire.ConnectResponse {
@@ -122,20 +120,49 @@ func TestOversizedMessageFromAPeerIsRefusedAlone(t *testing.T) {
 	cfg.MaxMessageSize = 1 << 10
 	b := startNode(t, cfg)
 	got := sink(t, b, "sink")
-	dl := &testkit.Recorder[*actor.DeadLetterEvent]{}
-	sub := actor.Subscribe(b.sys.EventStream(), func(e *actor.DeadLetterEvent) { dl.Add(e) })
-	defer sub.Unsubscribe()
+	dl := b.deadLetters(t)
 	c := dialRaw(t, b.r.Address())
 	c.hello(protocolVersion)
 	// This peer ignores the limit the Welcome announced.
 	c.send(batch(t, map[string]proto.Message{"sink": str(strings.Repeat("x", 2<<10))}))
+	// A small payload with a large header is as large.
+	enc := wire.NewBatchEncoder()
+	env := wire.Envelope{TypeName: "google.protobuf.StringValue", SerializerID: ProtoSerializerID, TargetID: "sink",
+		Header: map[string]string{"big": strings.Repeat("h", 2<<10)}}
+	if err := enc.Add(&env, newEntry(ProtoSerializer{}), str("header"), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	c.send(append([]byte(nil), enc.Frame()...))
 	c.send(batch(t, map[string]proto.Message{"sink": str("small")}))
 	if v := got.WaitLen(t, 1)[0]; v != "small" {
 		t.Fatalf("got %q", v)
 	}
-	e := dl.WaitLen(t, 1)[0]
-	u, ok := e.Message.(UndecodedMessage)
-	if !errors.Is(e.Reason, ErrMessageTooLarge) || !ok || u.TypeName != "google.protobuf.StringValue" {
+	for _, e := range dl.WaitLen(t, 2) {
+		u, ok := e.Message.(UndecodedMessage)
+		if !errors.Is(e.Reason, ErrMessageTooLarge) || !ok || u.TypeName != "google.protobuf.StringValue" {
+			t.Fatalf("dead letter = %+v", e)
+		}
+	}
+}
+
+func TestZeroTypeKeyDoesNotCrashTheReceiver(t *testing.T) {
+	b := startNode(t, fastConfig())
+	got := sink(t, b, "sink")
+	dl := b.deadLetters(t)
+	c := dialRaw(t, b.r.Address())
+	c.hello(protocolVersion)
+	// Serializer 0 and an empty type name: the zero value of a slot of the
+	// frame's type table, which must still be resolved (and refused).
+	enc := wire.NewBatchEncoder()
+	if err := enc.Add(&wire.Envelope{TargetID: "sink"}, newEntry(ProtoSerializer{}), str("zero"), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	c.send(append([]byte(nil), enc.Frame()...))
+	c.send(batch(t, map[string]proto.Message{"sink": str("after")}))
+	if v := got.WaitLen(t, 1)[0]; v != "after" {
+		t.Fatalf("got %q", v)
+	}
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrUnknownType) {
 		t.Fatalf("dead letter = %+v", e)
 	}
 }

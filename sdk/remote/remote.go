@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -19,11 +21,11 @@ import (
 // activatorName is the id of the actor that serves remote spawn requests.
 const activatorName = "$remote-activator"
 
+// States of a Remote.
 const (
-	stateCreated = iota
-	stateRunning
-	stateStopping
-	stateStopped
+	stateCreated  = iota
+	stateRunning  // started
+	stateStopping // Shutdown or Close began, and may have finished
 )
 
 // Remote connects an actor system to other systems over gRPC. Once started,
@@ -178,7 +180,7 @@ func (r *Remote) publicAddress(address string) string {
 // connects afresh. Cluster membership calls this when a member leaves.
 func (r *Remote) TerminateEndpoint(address string, reason error) {
 	if reason == nil {
-		reason = fmt.Errorf("%w: %s", ErrEndpointTerminated, address)
+		reason = endpointTerminated(address, "")
 	}
 	r.peerLeft(address, reason)
 }
@@ -197,16 +199,24 @@ func (r *Remote) peerLeft(address string, reason error) {
 	p.addressTerminated()
 }
 
-// track registers a new endpoint; it fails once shutdown has begun.
-func (r *Remote) track(ep *endpoint) bool {
+// ifRunning calls f under r.mu if the transport is running, and reports
+// whether it did.
+func (r *Remote) ifRunning(f func()) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != stateRunning {
 		return false
 	}
-	r.endpoints[ep] = struct{}{}
-	r.writers.Add(1)
+	f()
 	return true
+}
+
+// track registers a new endpoint; it fails once shutdown has begun.
+func (r *Remote) track(ep *endpoint) bool {
+	return r.ifRunning(func() {
+		r.endpoints[ep] = struct{}{}
+		r.writers.Add(1)
+	})
 }
 
 func (r *Remote) untrack(ep *endpoint) {
@@ -216,14 +226,10 @@ func (r *Remote) untrack(ep *endpoint) {
 	r.writers.Done()
 }
 
+// trackInbound registers a new inbound stream; it fails once shutdown has
+// begun.
 func (r *Remote) trackInbound(in *inbound) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.state != stateRunning {
-		return false
-	}
-	r.inbound[in] = struct{}{}
-	return true
+	return r.ifRunning(func() { r.inbound[in] = struct{}{} })
 }
 
 func (r *Remote) untrackInbound(in *inbound) {
@@ -239,22 +245,10 @@ func (r *Remote) untrackInbound(in *inbound) {
 // Later sends to other systems go to dead letters. The actor system itself
 // keeps running; shut it down after.
 func (r *Remote) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	if r.state != stateRunning {
-		r.mu.Unlock()
+	endpoints, inbound, ok := r.beginStop()
+	if !ok {
 		return nil
 	}
-	r.state = stateStopping
-	var inbound []*inbound
-	for in := range r.inbound {
-		inbound = append(inbound, in)
-	}
-	var endpoints []*endpoint
-	for ep := range r.endpoints {
-		endpoints = append(endpoints, ep)
-	}
-	r.mu.Unlock()
-
 	// Peers stop sending to us...
 	for _, in := range inbound {
 		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
@@ -295,10 +289,6 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 	}
 	<-r.serveDone
 	_ = r.sys.StopAndWait(context.WithoutCancel(ctx), r.activator)
-
-	r.mu.Lock()
-	r.state = stateStopped
-	r.mu.Unlock()
 	r.logger.Info("remote: stopped", "address", r.address)
 	return err
 }
@@ -307,17 +297,10 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 // queued messages go to dead letters, connections are cut, and peers find
 // out as they would if the process died. Use Shutdown to leave gracefully.
 func (r *Remote) Close() {
-	r.mu.Lock()
-	if r.state != stateRunning {
-		r.mu.Unlock()
+	endpoints, _, ok := r.beginStop()
+	if !ok {
 		return
 	}
-	r.state = stateStopping
-	var endpoints []*endpoint
-	for ep := range r.endpoints {
-		endpoints = append(endpoints, ep)
-	}
-	r.mu.Unlock()
 	for _, ep := range endpoints {
 		ep.stop(fmt.Errorf("%w: %s closed", ErrShutdown, r.address), false)
 	}
@@ -325,8 +308,18 @@ func (r *Remote) Close() {
 	r.server.Stop()
 	<-r.serveDone
 	r.sys.Stop(r.activator)
-	r.mu.Lock()
-	r.state = stateStopped
-	r.mu.Unlock()
 	r.logger.Info("remote: closed", "address", r.address)
+}
+
+// beginStop moves a running transport to stopping, after which no endpoint
+// or inbound stream is added, and returns those of the moment. It reports
+// false if the transport was not running (not started, or stopping
+// already).
+func (r *Remote) beginStop() (endpoints []*endpoint, inbound []*inbound, ok bool) {
+	ok = r.ifRunning(func() {
+		r.state = stateStopping
+		endpoints = slices.Collect(maps.Keys(r.endpoints))
+		inbound = slices.Collect(maps.Keys(r.inbound))
+	})
+	return endpoints, inbound, ok
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,11 +197,29 @@ func TestJSONMessagesRoundTrip(t *testing.T) {
 }
 
 func TestOversizedMessagesFailOneByOne(t *testing.T) {
-	cfg := fastConfig()
-	a := startNode(t, cfg)
 	bcfg := fastConfig()
 	bcfg.MaxMessageSize = 1 << 10 // the receiver's limit, smaller than the sender's
-	b := startNode(t, bcfg)
+	err := sendOversized(t, fastConfig(), bcfg, str(strings.Repeat("x", 4<<10)))
+	if !strings.Contains(err.Error(), "google.protobuf.StringValue") {
+		t.Fatalf("error %q does not name the type", err)
+	}
+}
+
+func TestOversizedHeadersFailOneByOne(t *testing.T) {
+	acfg := fastConfig()
+	acfg.MaxMessageSize = 1 << 10 // frames may hold 1 MiB more
+	// A small payload whose header is larger than a frame.
+	sendOversized(t, acfg, fastConfig(), &actor.Envelope{Message: str("x"), Header: actor.Header{"big": strings.Repeat("h", 2<<20)}})
+}
+
+// sendOversized connects a node of acfg to an echo actor on a node of
+// bcfg, then requests msg, which must fail with ErrMessageTooLarge (the
+// error is returned) and leave the connection up.
+func sendOversized(t *testing.T, acfg, bcfg Config, msg any) error {
+	t.Helper()
+	metrics := &countingMetrics{}
+	acfg.Metrics = metrics
+	a, b := startNode(t, acfg), startNode(t, bcfg)
 	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +230,17 @@ func TestOversizedMessagesFailOneByOne(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	_, err := a.sys.Request(ctx, far, str(strings.Repeat("x", 4<<10)))
-	if !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "google.protobuf.StringValue") {
+	_, err := a.sys.Request(ctx, far, msg)
+	if !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("oversized: err = %v", err)
 	}
 	if _, err := a.sys.Request(testkit.Context(t), far, str("small again")); err != nil {
 		t.Fatalf("after an oversized message: %v", err)
 	}
+	if metrics.reconnects.Load() != 0 || a.logs.Contains("connection lost") {
+		t.Fatal("the oversized message broke the connection")
+	}
+	return err
 }
 
 func TestWrongClusterIsRefusedOnBothSides(t *testing.T) {
@@ -279,11 +302,11 @@ func TestRemoteWatchSeesStopAndTerminationReason(t *testing.T) {
 func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
 	const n = 20000
-	count := 0
+	var count atomic.Int64 // read by the test when it gives up
 	done := make(chan struct{})
 	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
 		if _, ok := c.Message().(*wrapperspb.StringValue); ok {
-			if count++; count == n {
+			if count.Add(1) == n {
 				close(done)
 			}
 		}
@@ -317,7 +340,7 @@ func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(testkit.Timeout):
-		t.Fatalf("peer received %d of %d messages sent before shutdown", count, n)
+		t.Fatalf("peer received %d of %d messages sent before shutdown", count.Load(), n)
 	}
 	term := got.WaitLen(t, 1)[0]
 	if term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(watchee) {

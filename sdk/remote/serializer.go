@@ -34,7 +34,22 @@ type Serializer interface {
 // before writing it; the transport then marshals it straight into the
 // frame.
 type Sizer interface {
+	// Size returns the exact number of bytes Marshal will append for msg,
+	// or -1 if it cannot tell before marshalling (the transport then
+	// marshals into the frame and measures). An error fails the message as
+	// a Marshal error would.
 	Size(msg any) (int, error)
+}
+
+// TypeDecoder is implemented by serializers that can look a type up once
+// and then decode many payloads of it. The receiver asks once per type and
+// stream and keeps the function, sparing a lookup by name per message; a
+// serializer without it has every payload go through Unmarshal.
+type TypeDecoder interface {
+	// DecoderFor returns a function that decodes payloads of the named type
+	// into new messages, or an error if the type is unknown here (reported
+	// as ErrUnknownType). data is only valid during a call.
+	DecoderFor(typeName string) (func(data []byte) (any, error), error)
 }
 
 // Serializer IDs of the built-in serializers.
@@ -54,7 +69,8 @@ type Serializers struct {
 // encoder writes payloads with.
 type serializerEntry struct {
 	Serializer
-	sizer Sizer // nil if the serializer cannot size messages
+	sizer Sizer       // nil if the serializer cannot size messages
+	types TypeDecoder // nil if it decodes through Unmarshal only
 }
 
 // Size returns the serializer's size for msg, or -1 if it cannot tell.
@@ -65,9 +81,27 @@ func (e *serializerEntry) Size(msg any) (int, error) {
 	return e.sizer.Size(msg)
 }
 
+// decoderFor returns a function that decodes payloads of the named type:
+// the serializer's own if it is a TypeDecoder, else one that calls
+// Unmarshal.
+func (e *serializerEntry) decoderFor(typeName string) (func([]byte) (any, error), error) {
+	if e.types == nil {
+		return func(data []byte) (any, error) { return e.Unmarshal(typeName, data) }, nil
+	}
+	decode, err := e.types.DecoderFor(typeName)
+	switch {
+	case err != nil && !errors.Is(err, ErrUnknownType):
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnknownType, typeName, err)
+	case err == nil && decode == nil:
+		return nil, fmt.Errorf("%w: %s: serializer %d has no decoder for it", ErrUnknownType, typeName, e.ID())
+	}
+	return decode, err
+}
+
 func newEntry(ser Serializer) *serializerEntry {
 	sz, _ := ser.(Sizer)
-	return &serializerEntry{Serializer: ser, sizer: sz}
+	td, _ := ser.(TypeDecoder)
+	return &serializerEntry{Serializer: ser, sizer: sz, types: td}
 }
 
 // NewSerializers returns a registry holding the protobuf serializer and the
@@ -151,11 +185,36 @@ func (ProtoSerializer) Marshal(dst []byte, msg any) ([]byte, error) {
 
 // Unmarshal decodes a message of the named type.
 func (ProtoSerializer) Unmarshal(typeName string, data []byte) (any, error) {
+	mt, err := findProto(typeName)
+	if err != nil {
+		return nil, err
+	}
+	return decodeProto(mt, typeName, data)
+}
+
+// DecoderFor finds the named type in protoregistry.GlobalTypes once; the
+// function it returns decodes payloads of that type.
+func (ProtoSerializer) DecoderFor(typeName string) (func([]byte) (any, error), error) {
+	mt, err := findProto(typeName)
+	if err != nil {
+		return nil, err
+	}
+	return func(data []byte) (any, error) { return decodeProto(mt, typeName, data) }, nil
+}
+
+func findProto(typeName string) (protoreflect.MessageType, error) {
 	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typeName))
 	if err != nil {
 		return nil, fmt.Errorf("%w: protobuf %s", ErrUnknownType, typeName)
 	}
+	return mt, nil
+}
+
+func decodeProto(mt protoreflect.MessageType, typeName string, data []byte) (any, error) {
 	m := mt.New().Interface()
+	if len(data) == 0 {
+		return m, nil // a message with every field at its default
+	}
 	if err := proto.Unmarshal(data, m); err != nil {
 		return nil, fmt.Errorf("remote: decode %s: %w", typeName, err)
 	}

@@ -3,8 +3,10 @@ package remote
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
@@ -50,6 +52,63 @@ func TestCustomSerializerAcrossTheWire(t *testing.T) {
 	}
 }
 
+// cachedUpper is upper with a TypeDecoder: the receiver must decode through
+// the function DecoderFor returns, looking each type up once per stream.
+type cachedUpper struct {
+	upper
+	lookups *atomic.Int32
+}
+
+func (cachedUpper) ID() uint32 { return 101 }
+func (cachedUpper) Unmarshal(string, []byte) (any, error) {
+	return nil, errors.New("Unmarshal called: the function from DecoderFor was not used")
+}
+func (c cachedUpper) DecoderFor(name string) (func([]byte) (any, error), error) {
+	c.lookups.Add(1)
+	switch name {
+	case "upper.string":
+		return func(data []byte) (any, error) { return string(data), nil }, nil
+	case "upper.nil":
+		return nil, nil
+	}
+	return nil, errors.New("no such type")
+}
+
+func TestTypeDecoderIsAskedOncePerType(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	var aLookups, bLookups atomic.Int32
+	if err := a.r.Serializers().Register(cachedUpper{lookups: &aLookups}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.r.Serializers().Register(cachedUpper{lookups: &bLookups}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if s, ok := c.Message().(string); ok {
+			c.Respond(s + "!")
+		}
+	}), "shout"); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		reply, err := a.sys.Request(testkit.Context(t), actor.NewPID(b.r.Address(), "shout"), "hello")
+		if err != nil || reply != "HELLO!" {
+			t.Fatalf("reply = %v, %v", reply, err)
+		}
+	}
+	if a, b := aLookups.Load(), bLookups.Load(); a != 1 || b != 1 {
+		t.Fatalf("DecoderFor called %d times on the requester, %d on the responder; want once each", a, b)
+	}
+
+	// A lookup's failure, whatever its error, means an unknown type.
+	e := newEntry(cachedUpper{lookups: &aLookups})
+	for _, name := range []string{"upper.nil", "upper.other"} {
+		if decode, err := e.decoderFor(name); decode != nil || !errors.Is(err, ErrUnknownType) {
+			t.Errorf("decoderFor(%q) = %v, %v; want ErrUnknownType", name, decode != nil, err)
+		}
+	}
+}
+
 func TestSerializerLookupAndErrors(t *testing.T) {
 	js := NewJSONSerializer()
 	s := NewSerializers(js)
@@ -83,5 +142,35 @@ func TestSerializerLookupAndErrors(t *testing.T) {
 	}
 	if _, err := js.Marshal(nil, map[string]any{"f": func() {}}); err == nil {
 		t.Fatal("unencodable JSON encoded")
+	}
+}
+
+// The receiver's cached protobuf decoder allocates what decoding by hand
+// does (the message and its fields), nothing more per message.
+func TestProtoDecoderAllocatesOnlyTheMessage(t *testing.T) {
+	in := &inbound{r: &Remote{serializers: NewSerializers(NewJSONSerializer())}, types: make(map[typeKey]decoder)}
+	d := in.decoderFor(typeKey{ProtoSerializerID, "google.protobuf.StringValue"})
+	payload, err := proto.Marshal(wrapperspb.String("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := d.decode(payload); err != nil || m.(*wrapperspb.StringValue).GetValue() != "hello" {
+		t.Fatalf("decode = %v, %v", m, err)
+	}
+	mt := (&wrapperspb.StringValue{}).ProtoReflect().Type()
+	byHand := testing.AllocsPerRun(100, func() {
+		m := mt.New().Interface()
+		if err := proto.Unmarshal(payload, m); err != nil {
+			t.Fatal(err)
+		}
+	})
+	cached := testing.AllocsPerRun(100, func() {
+		if _, err := d.decode(payload); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("allocations per message: cached decoder %v, by hand %v", cached, byHand)
+	if cached > byHand {
+		t.Fatalf("the cached decoder allocates %v times per message, decoding by hand %v", cached, byHand)
 	}
 }

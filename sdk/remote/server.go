@@ -11,8 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/remote/internal/wire"
@@ -21,16 +19,22 @@ import (
 // protocolVersion is the version of proto/troupe/remote/v1 spoken here.
 const protocolVersion = 1
 
-// maxCachedPIDs bounds each inbound stream's caches of target and sender
-// PIDs (which keep their resolved processes, sparing lookups).
-const maxCachedPIDs = 8192
+// maxInboundCache bounds each of an inbound stream's caches: of target and
+// sender PIDs (which keep their resolved processes, sparing lookups) and of
+// decoders. A full cache is emptied.
+const maxInboundCache = 8192
 
 // UndecodedMessage stands in dead-letter events for a message that arrived
 // but could not be decoded (unknown type, oversized, corrupt).
 type UndecodedMessage struct {
-	TypeName     string
+	// TypeName is the type name the envelope gave; empty if the envelope
+	// itself was malformed.
+	TypeName string
+	// SerializerID is the ID of the serializer the envelope named; 0 if
+	// the envelope itself was malformed.
 	SerializerID uint32
-	Size         int
+	// Size is the payload's length in bytes.
+	Size int
 }
 
 // service serves the streams peers open to deliver messages here.
@@ -41,11 +45,10 @@ type service struct {
 
 // inbound is one stream from a dialer.
 type inbound struct {
-	r        *Remote
-	stream   grpc.ServerStream
-	address  string // the dialer's advertised address
-	memberID string
-	sendMu   sync.Mutex
+	r       *Remote
+	stream  grpc.ServerStream
+	address string // the dialer's advertised address
+	sendMu  sync.Mutex
 
 	// Caches across frames, so that a frame's tables resolve without
 	// allocating: PIDs (which keep their resolved processes) and decoders.
@@ -65,14 +68,11 @@ type typeKey struct {
 	name       string
 }
 
-// decoder turns a payload into a message of one type.
+// decoder turns payloads into messages of one type.
 type decoder struct {
-	key  typeKey
-	name string
-	// proto is set for protobuf types: decoding then skips the registry.
-	proto protoreflect.MessageType
-	ser   *serializerEntry
-	err   error // why the type cannot be decoded
+	key typeKey
+	fn  func([]byte) (any, error) // from the serializer's decoderFor
+	err error                     // why the type cannot be decoded
 }
 
 func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
@@ -82,7 +82,7 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		return err
 	}
 	in := &inbound{
-		r: r, stream: stream, address: hello.GetAddress(), memberID: hello.GetMemberId(),
+		r: r, stream: stream, address: hello.GetAddress(),
 		targets: make(map[string]*actor.PID), senders: make(map[wire.Sender]*actor.PID), types: make(map[typeKey]decoder),
 	}
 	if reason, msg := r.admit(hello); reason != wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED {
@@ -105,7 +105,9 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 	return in.serve()
 }
 
-// awaitHello reads the first frame within HandshakeTimeout.
+// awaitHello reads the first frame within HandshakeTimeout. It reads a raw
+// frame rather than a ConnectRequest through the codec, so that a first
+// frame that is not protobuf at all still gets a Disconnect.
 func (r *Remote) awaitHello(stream grpc.ServerStream) (*wire.Hello, error) {
 	type result struct {
 		f   frame
@@ -219,41 +221,30 @@ func (in *inbound) decoderFor(k typeKey) decoder {
 	if d, ok := in.types[k]; ok {
 		return d
 	}
-	d := decoder{key: k, name: k.name}
-	if ser, ok := in.r.serializers.byID(k.serializer); !ok {
-		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
-	} else if _, isProto := ser.Serializer.(ProtoSerializer); isProto {
-		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(k.name))
-		if err != nil {
-			d.err = fmt.Errorf("%w: protobuf %s", ErrUnknownType, k.name)
-		}
-		d.proto = mt
+	d := decoder{key: k}
+	if ser, ok := in.r.serializers.byID(k.serializer); ok {
+		d.fn, d.err = ser.decoderFor(k.name)
 	} else {
-		d.ser = ser
+		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
 	}
-	if len(in.types) >= maxCachedPIDs {
+	if len(in.types) >= maxInboundCache {
 		clear(in.types)
 	}
 	in.types[k] = d
 	return d
 }
 
+// resolved reports whether d was made by decoderFor: a slot of the frame's
+// type table is zero until its first envelope, and a zero key is no proof
+// of a resolved slot (a peer may send serializer 0 and an empty name).
+func (d *decoder) resolved() bool { return d.fn != nil || d.err != nil }
+
 // decode decodes a payload.
 func (d *decoder) decode(payload []byte) (any, error) {
-	switch {
-	case d.err != nil:
+	if d.err != nil {
 		return nil, d.err
-	case d.proto != nil:
-		m := d.proto.New().Interface()
-		if len(payload) == 0 {
-			return m, nil // a message with every field at its default
-		}
-		if err := proto.Unmarshal(payload, m); err != nil {
-			return nil, fmt.Errorf("%w: decode %s: %v", ErrProtocol, d.name, err)
-		}
-		return m, nil
 	}
-	msg, err := d.ser.Unmarshal(d.name, payload)
+	msg, err := d.fn(payload)
 	if err != nil && !errors.Is(err, ErrUnknownType) {
 		err = fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
@@ -276,24 +267,28 @@ func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
 	}
 	target := in.frameTargets[m.TargetIndex]
 	d := &in.frameTypes[m.TypeIndex]
-	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); d.key != k {
-		if d.name == "" {
-			*d = in.decoderFor(k) // the first envelope of this type in the frame
-		} else {
-			other := in.decoderFor(k) // same name, another serializer: rare
-			d = &other
-		}
+	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); !d.resolved() {
+		*d = in.decoderFor(k) // the first envelope of this type in the frame
+	} else if d.key != k {
+		other := in.decoderFor(k) // same name, another serializer: rare
+		d = &other
 	}
 	var msg any
 	var err error
-	if len(m.Payload) > r.cfg.MaxMessageSize {
-		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.name, len(m.Payload), in.address, r.cfg.MaxMessageSize)
+	// The header counts, as on the sender (which counts its encoding: a
+	// little more than the bare strings counted here).
+	size := len(m.Payload)
+	for _, s := range m.Header {
+		size += len(s)
+	}
+	if size > r.cfg.MaxMessageSize {
+		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.key.name, size, in.address, r.cfg.MaxMessageSize)
 	} else {
 		msg, err = d.decode(m.Payload)
 	}
 	if err != nil {
 		r.sys.DeadLetter(target, &actor.Envelope{
-			Message: UndecodedMessage{TypeName: d.name, SerializerID: m.SerializerID, Size: len(m.Payload)},
+			Message: UndecodedMessage{TypeName: d.key.name, SerializerID: m.SerializerID, Size: len(m.Payload)},
 			Sender:  sender,
 		}, err)
 		return
@@ -326,7 +321,7 @@ func (in *inbound) targetPID(id string) *actor.PID {
 	if pid, ok := in.targets[id]; ok {
 		return pid
 	}
-	if len(in.targets) >= maxCachedPIDs {
+	if len(in.targets) >= maxInboundCache {
 		clear(in.targets)
 	}
 	pid := actor.NewPID(in.r.address, id)
@@ -339,7 +334,7 @@ func (in *inbound) senderPID(s wire.Sender) *actor.PID {
 	if pid, ok := in.senders[s]; ok {
 		return pid
 	}
-	if len(in.senders) >= maxCachedPIDs {
+	if len(in.senders) >= maxInboundCache {
 		clear(in.senders)
 	}
 	pid := actor.NewPID(s.Address, s.ID)

@@ -115,8 +115,8 @@ func (e *BatchEncoder) Count() int { return e.count }
 func (e *BatchEncoder) Size() int { return len(e.buf) }
 
 // Add appends one message whose payload w writes from msg. If it fails (the
-// serializer's error, or a payload over maxPayload bytes), the batch is left
-// as it was before the call.
+// serializer's error, or a payload and header together over maxPayload
+// bytes), the batch is left as it was before the call.
 func (e *BatchEncoder) Add(env *Envelope, w PayloadWriter, msg any, maxPayload int) error {
 	mark, count := len(e.buf), e.count
 	types, targets, senders := len(e.types), len(e.targets), len(e.senders)
@@ -181,13 +181,16 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	if err != nil {
 		return err
 	}
-	if size > maxPayload {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, size, maxPayload)
+	// The header counts against the limit too: it travels in the frame, and
+	// the frame's margin over the limit is not made to hold it.
+	header := headerSize(env.Header)
+	if size >= 0 && size+header > maxPayload {
+		return tooLarge(size, header, maxPayload)
 	}
 	e.buf = protowire.AppendTag(e.buf, batchEnvelopes, protowire.BytesType)
 	var envLenAt int
 	if size >= 0 {
-		e.buf = protowire.AppendVarint(e.buf, uint64(envelopeSize(env, ti, gi, si, size)))
+		e.buf = protowire.AppendVarint(e.buf, uint64(envelopeSize(env, ti, gi, si, size, header)))
 	} else {
 		envLenAt = len(e.buf)
 		e.buf = append(e.buf, make([]byte, paddedLen)...)
@@ -234,8 +237,8 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	}
 	e.buf = out
 	n := len(e.buf) - start
-	if n > maxPayload {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, maxPayload)
+	if n+header > maxPayload {
+		return tooLarge(n, header, maxPayload)
 	}
 	putPadded(e.buf[payLenAt:], uint64(n))
 	putPadded(e.buf[envLenAt:], uint64(len(e.buf)-envStart))
@@ -310,20 +313,36 @@ func appendHeaderEntry(b []byte, k, v string) []byte {
 	return appendString(b, headerValue, v)
 }
 
-func envelopeSize(env *Envelope, ti, gi, si uint32, payload int) int {
+// envelopeSize returns the size of an envelope with a payload of payload
+// bytes and header entries of header bytes (see headerSize).
+func envelopeSize(env *Envelope, ti, gi, si uint32, payload, header int) int {
 	n := sizeUint(envType, uint64(ti)) + sizeUint(envSerializer, uint64(env.SerializerID)) +
 		sizeUint(envTarget, uint64(gi)) + sizeUint(envSender, uint64(si)) +
-		protowire.SizeTag(envPayload) + protowire.SizeBytes(payload)
+		protowire.SizeTag(envPayload) + protowire.SizeBytes(payload) + header
 	if env.System {
 		n += protowire.SizeTag(envSystem) + 1
 	}
-	if len(env.Header) == 0 {
-		return n // ranging over an empty map still sets up an iterator
+	return n
+}
+
+// headerSize returns the encoded size of a header's entries.
+func headerSize(h map[string]string) int {
+	if len(h) == 0 {
+		return 0 // ranging over an empty map still sets up an iterator
 	}
-	for k, v := range env.Header {
+	n := 0
+	for k, v := range h {
 		n += protowire.SizeTag(envHeader) + protowire.SizeBytes(sizeHeaderEntry(k, v))
 	}
 	return n
+}
+
+// tooLarge is the error of a message over the limit.
+func tooLarge(payload, header, limit int) error {
+	if header == 0 {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, payload, limit)
+	}
+	return fmt.Errorf("%w: %d bytes and a header of %d, limit %d", ErrMessageTooLarge, payload, header, limit)
 }
 
 // putPadded writes v as a varint of exactly paddedLen bytes.

@@ -179,6 +179,15 @@ func TestFailedAddLeavesTheBatchIntact(t *testing.T) {
 	if err := e.Add(&bad, rawWriter{sized: false}, make([]byte, 101), 100); !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("oversized unsized add: %v", err)
 	}
+	// The header counts against the limit: 60 bytes of payload fit, not
+	// with a header of more than 40.
+	bad.Header = map[string]string{"k": string(make([]byte, 40))}
+	for _, sized := range []bool{true, false} {
+		if err := e.Add(&bad, rawWriter{sized: sized}, make([]byte, 60), 100); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("add with a large header (sized %v): %v", sized, err)
+		}
+	}
+	bad.Header = nil
 	if got := e.Frame(); !slices.Equal(got, before) || e.Count() != 1 {
 		t.Fatalf("failed adds changed the batch")
 	}
