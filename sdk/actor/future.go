@@ -98,9 +98,11 @@ func (f *Future) complete(result any, err error) {
 	}
 	callbacks := f.callbacks
 	f.callbacks = nil
-	close(f.done)
 	f.mu.Unlock()
+	// Unregistered before anyone sees the outcome: a completed future is no
+	// process any more.
 	f.handle.sys.registry.Remove(f.pid)
+	close(f.done)
 	for _, cb := range callbacks {
 		cb(result, err)
 	}
