@@ -11,11 +11,16 @@
 //
 // Each system serves troupe.remote.v1.RemotingService (see
 // proto/troupe/remote/v1/remote.proto). To send to a peer, a system dials
-// it and opens one stream; the first frame is a Hello carrying the cluster
-// name and member id, and a peer of another cluster is refused on both
-// sides with ErrClusterMismatch. Messages then travel in batches: each frame
-// holds up to BatchSize messages, with type names, target ids and senders
-// stored once per frame. Replies travel on the peer's own stream to us.
+// it and opens one stream, unless the peer has opened one to it: a stream
+// carries messages both ways, so two systems need one connection, replies
+// come back on the caller's own stream, and a system nobody can dial (a
+// client behind a firewall) still gets answers. The first frame is a Hello
+// carrying the cluster name, member id and the dialer's size limits; a
+// peer of another cluster is refused on both sides with ErrClusterMismatch.
+// Messages then travel in batches: each frame holds up to BatchSize
+// messages, with type names, target ids and senders stored once per frame.
+// Two systems that start sending at the same moment may each open a
+// stream; each then writes on its own and reads both.
 //
 // # Serialization
 //

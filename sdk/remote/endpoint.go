@@ -294,7 +294,7 @@ func (ep *endpoint) connectLoop() error {
 	deadline := time.Now().Add(cfg.ReconnectTimeout)
 	connected := false
 	for {
-		c, err := ep.dial()
+		c, err := ep.connect()
 		if err == nil {
 			if connected {
 				cfg.Metrics.Reconnected(ep.peer.address)
@@ -357,21 +357,30 @@ func isPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// conn is one established stream.
+// conn is one established stream the endpoint writes its batches on:
+// one it dialed, or one the peer dialed to us (see inbound.link).
 type conn struct {
-	cc        *grpc.ClientConn
-	stream    grpc.ClientStream
-	cancel    context.CancelFunc
-	recvErr   chan error // the listener's goodbye or the stream's failure
-	maxFrame  int
-	maxMsg    int
-	recvGroup sync.WaitGroup
+	maxFrame, maxMsg int // the peer's limits for what we send
+	// send writes a batch frame; goodbye says we are leaving, after a
+	// flush.
+	send    func(*frame) error
+	goodbye func() error
+	// ended is closed when the stream can carry no more, after which
+	// endErr tells why: the peer's goodbye or the stream's failure.
+	ended  <-chan struct{}
+	endErr func() error
+	// close lets go of the stream.
+	close func()
 }
 
-func (c *conn) close() {
-	c.cancel()
-	_ = c.cc.Close()
-	c.recvGroup.Wait()
+// connect returns a stream to the peer: the one it opened to us if there
+// is one to claim, which spares a connection and a hand-off per reply,
+// else a stream we dial.
+func (ep *endpoint) connect() (*conn, error) {
+	if in := ep.r.claimInbound(ep.peer.address); in != nil {
+		return in.link(), nil
+	}
+	return ep.dial()
 }
 
 // dial connects, opens the stream and shakes hands.
@@ -395,7 +404,6 @@ func (ep *endpoint) dial() (*conn, error) {
 		return nil, permanentError{endpointTerminated(ep.peer.address, err.Error())}
 	}
 	ctx, cancel := context.WithCancel(ep.ctx)
-	c := &conn{cc: cc, cancel: cancel, recvErr: make(chan error, 1)}
 	// Connecting and the handshake are bounded; the stream then lives on.
 	timer := time.AfterFunc(cfg.DialTimeout+cfg.HandshakeTimeout, cancel)
 	fail := func(err error) (*conn, error) {
@@ -404,18 +412,19 @@ func (ep *endpoint) dial() (*conn, error) {
 		_ = cc.Close()
 		return nil, err
 	}
-	c.stream, err = cc.NewStream(ctx, &wire.RemotingService_ServiceDesc.Streams[0], wire.RemotingService_Connect_FullMethodName)
+	stream, err := cc.NewStream(ctx, &wire.RemotingService_ServiceDesc.Streams[0], wire.RemotingService_Connect_FullMethodName)
 	if err != nil {
 		return fail(fmt.Errorf("connect to %s: %w", ep.peer.address, err))
 	}
 	hello := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Hello{Hello: &wire.Hello{
 		ProtocolVersion: protocolVersion, ClusterName: cfg.ClusterName, MemberId: cfg.MemberID, Address: ep.r.address,
+		MaxFrameSize: uint32(cfg.MaxFrameSize), MaxMessageSize: uint32(cfg.MaxMessageSize),
 	}}}
-	if err := c.stream.SendMsg(hello); err != nil {
+	if err := stream.SendMsg(hello); err != nil {
 		return fail(fmt.Errorf("handshake with %s: %w", ep.peer.address, err))
 	}
 	var resp wire.ConnectResponse
-	if err := c.stream.RecvMsg(&resp); err != nil {
+	if err := stream.RecvMsg(&resp); err != nil {
 		return fail(fmt.Errorf("handshake with %s: %w", ep.peer.address, err))
 	}
 	if d := resp.GetDisconnect(); d != nil {
@@ -428,27 +437,47 @@ func (ep *endpoint) dial() (*conn, error) {
 	if !timer.Stop() {
 		return fail(fmt.Errorf("handshake with %s: timed out", ep.peer.address))
 	}
-	c.maxFrame = min(cfg.MaxFrameSize, int(w.GetMaxFrameSize()))
-	c.maxMsg = min(cfg.MaxMessageSize, int(w.GetMaxMessageSize()))
-	if c.maxMsg <= 0 || c.maxFrame <= c.maxMsg {
+	maxFrame := min(cfg.MaxFrameSize, int(w.GetMaxFrameSize()))
+	maxMsg := min(cfg.MaxMessageSize, int(w.GetMaxMessageSize()))
+	if maxMsg <= 0 || maxFrame <= maxMsg {
 		return fail(permanentError{fmt.Errorf("%w: %s announced frame limit %d, message limit %d", ErrProtocol, ep.peer.address, w.GetMaxFrameSize(), w.GetMaxMessageSize())})
 	}
-	c.recvGroup.Go(func() { c.recvErr <- ep.readControl(c.stream) })
-	return c, nil
+	ended := make(chan struct{})
+	var endErr error
+	go func() {
+		endErr = ep.read(stream)
+		close(ended)
+	}()
+	return &conn{
+		maxFrame: maxFrame, maxMsg: maxMsg,
+		send: func(f *frame) error { return stream.SendMsg(f) },
+		goodbye: func() error {
+			bye := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{
+				Reason: wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, Message: "shutting down",
+			}}}
+			if err := stream.SendMsg(bye); err != nil {
+				return err
+			}
+			return stream.CloseSend()
+		},
+		ended: ended, endErr: func() error { return endErr },
+		close: func() {
+			cancel()
+			_ = cc.Close()
+			<-ended
+		},
+	}, nil
 }
 
-// readControl reads the listener's frames after the handshake: only a
-// Disconnect is expected.
-func (ep *endpoint) readControl(stream grpc.ClientStream) error {
-	for {
-		var resp wire.ConnectResponse
-		if err := stream.RecvMsg(&resp); err != nil {
-			return err
-		}
-		if d := resp.GetDisconnect(); d != nil {
-			return permanentError{disconnectError(ep.peer.address, d)}
-		}
+// read reads the listener's frames after the handshake, delivering the
+// batches it sends back, until the stream ends or the listener says
+// goodbye.
+func (ep *endpoint) read(stream grpc.ClientStream) error {
+	bye, err := newReceiver(ep.r, ep.peer.address).receive(stream, wire.NewResponse)
+	if bye != nil {
+		return permanentError{disconnectError(ep.peer.address, bye)}
 	}
+	return err
 }
 
 // disconnectError turns a peer's Disconnect into an error.
@@ -491,7 +520,7 @@ func (ep *endpoint) pump(c *conn) error {
 		if len(recs) > 0 {
 			data := enc.Frame()
 			out.data = data
-			if err := c.stream.SendMsg(out); err != nil {
+			if err := c.send(out); err != nil {
 				lost := endpointTerminated(ep.peer.address, "connection lost: "+err.Error())
 				for i := range recs {
 					ep.reject(&recs[i], lost)
@@ -515,7 +544,8 @@ func (ep *endpoint) pump(c *conn) error {
 		select {
 		case <-ep.wake:
 			ep.idle.Store(false)
-		case err := <-c.recvErr:
+		case <-c.ended:
+			err := c.endErr()
 			return err
 		case <-ep.ctx.Done():
 			return ep.reason
@@ -539,19 +569,15 @@ func (ep *endpoint) encode(enc *wire.BatchEncoder, env *wire.Envelope, rec *outb
 	return nil
 }
 
-// goodbye tells the listener we are leaving, after a flush, and waits
+// goodbye tells the peer we are leaving, after a flush, and waits
 // until it has read everything: SendMsg only queues, and closing the
 // connection earlier would discard frames not yet written.
 func (ep *endpoint) goodbye(c *conn) error {
-	bye := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{
-		Reason: wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, Message: "shutting down",
-	}}}
-	if err := c.stream.SendMsg(bye); err != nil {
+	if err := c.goodbye(); err != nil {
 		return err
 	}
-	_ = c.stream.CloseSend()
 	select {
-	case <-c.recvErr: // the listener ended the stream after reading the goodbye
+	case <-c.ended: // the peer ended the stream after reading the goodbye
 	case <-ep.ctx.Done(): // the shutdown deadline passed
 	}
 	return nil

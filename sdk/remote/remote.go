@@ -46,10 +46,13 @@ type Remote struct {
 	peers     map[string]*peer
 	endpoints map[*endpoint]struct{}
 	inbound   map[*inbound]struct{}
-	writers   sync.WaitGroup
-	server    *grpc.Server
-	serveDone chan struct{}
-	activator *actor.PID
+	// inboundFrom holds the newest inbound stream from each dialer
+	// address, which the endpoint to that address writes on when it can.
+	inboundFrom map[string]*inbound
+	writers     sync.WaitGroup
+	server      *grpc.Server
+	serveDone   chan struct{}
+	activator   *actor.PID
 }
 
 // New returns a Remote for sys; call Start to listen and connect. Zero
@@ -70,6 +73,7 @@ func New(sys *actor.System, cfg Config) (*Remote, error) {
 		peers:       make(map[string]*peer),
 		endpoints:   make(map[*endpoint]struct{}),
 		inbound:     make(map[*inbound]struct{}),
+		inboundFrom: make(map[string]*inbound),
 	}, nil
 }
 
@@ -229,13 +233,31 @@ func (r *Remote) untrack(ep *endpoint) {
 // trackInbound registers a new inbound stream; it fails once shutdown has
 // begun.
 func (r *Remote) trackInbound(in *inbound) bool {
-	return r.ifRunning(func() { r.inbound[in] = struct{}{} })
+	return r.ifRunning(func() {
+		r.inbound[in] = struct{}{}
+		r.inboundFrom[in.address] = in
+	})
 }
 
 func (r *Remote) untrackInbound(in *inbound) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.inbound, in)
+	if r.inboundFrom[in.address] == in {
+		delete(r.inboundFrom, in.address)
+	}
+}
+
+// claimInbound returns the stream address dialed to us, claimed for the
+// endpoint to address, or nil if there is none to claim.
+func (r *Remote) claimInbound(address string) *inbound {
+	r.mu.Lock()
+	in := r.inboundFrom[address]
+	r.mu.Unlock()
+	if in == nil || !in.claim() {
+		return nil
+	}
+	return in
 }
 
 // Shutdown leaves gracefully, within ctx: it tells the peers that send to
@@ -249,9 +271,10 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	// Peers stop sending to us...
+	// Peers stop sending to us (but for those whose stream an endpoint
+	// writes on: it tells them after its flush)...
 	for _, in := range inbound {
-		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
+		in.leaving()
 	}
 	// ...while we flush what we owe them.
 	for _, ep := range endpoints {

@@ -44,6 +44,39 @@ func TestRequestAcrossTheWire(t *testing.T) {
 	}
 }
 
+// A system answers on the stream its caller opened: the caller's
+// advertised address is never dialed, so a caller that cannot be dialed
+// (here, nothing listens at its advertised address) still gets replies.
+func TestRepliesTravelOnTheCallersStream(t *testing.T) {
+	cfg := fastConfig()
+	cfg.AdvertisedAddress = freePort(t)
+	a, b := startNode(t, cfg), startNode(t, fastConfig())
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), "echo")
+	for i := range 20 {
+		reply, err := a.sys.Request(testkit.Context(t), far, str(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got := reply.(*wrapperspb.StringValue).GetValue(); got != fmt.Sprint(i) {
+			t.Fatalf("reply %q, want %q", got, fmt.Sprint(i))
+		}
+	}
+	// b's own messages to a, not replies, take the same way.
+	got := &testkit.Recorder[string]{}
+	sink := a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			got.Add(m.GetValue())
+		}
+	}))
+	b.sys.Send(actor.NewPID(a.r.Address(), sink.Id), str("from b"))
+	if v := got.WaitLen(t, 1)[0]; v != "from b" {
+		t.Fatalf("a received %q", v)
+	}
+}
+
 func TestEmptyMessagesKeepTheirType(t *testing.T) {
 	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
 	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {

@@ -148,8 +148,8 @@ func TestSerializerLookupAndErrors(t *testing.T) {
 // The receiver's cached protobuf decoder allocates what decoding by hand
 // does (the message and its fields), nothing more per message.
 func TestProtoDecoderAllocatesOnlyTheMessage(t *testing.T) {
-	in := &inbound{r: &Remote{serializers: NewSerializers(NewJSONSerializer())}, types: make(map[typeKey]decoder)}
-	d := in.decoderFor(typeKey{ProtoSerializerID, "google.protobuf.StringValue"})
+	rc := newReceiver(&Remote{serializers: NewSerializers(NewJSONSerializer())}, "peer")
+	d := rc.decoderFor(typeKey{ProtoSerializerID, "google.protobuf.StringValue"})
 	payload, err := proto.Marshal(wrapperspb.String("hello"))
 	if err != nil {
 		t.Fatal(err)

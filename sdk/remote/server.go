@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/remote/internal/wire"
 )
 
@@ -43,36 +41,22 @@ type service struct {
 	r *Remote
 }
 
-// inbound is one stream from a dialer.
+// inbound is one stream from a dialer. Besides the dialer's batches, it
+// carries this system's batches back to the dialer when an endpoint claims
+// it (see link), so that two systems need only one stream.
 type inbound struct {
-	r       *Remote
-	stream  grpc.ServerStream
-	address string // the dialer's advertised address
-	sendMu  sync.Mutex
+	*receiver
+	stream grpc.ServerStream
 
-	// Caches across frames, so that a frame's tables resolve without
-	// allocating: PIDs (which keep their resolved processes) and decoders.
-	targets map[string]*actor.PID
-	senders map[wire.Sender]*actor.PID
-	types   map[typeKey]decoder
+	// The dialer's limits for what we send back, from its Hello.
+	maxFrame, maxMsg int
 
-	// The current frame's tables, resolved once per frame.
-	frameTargets []*actor.PID
-	frameSenders []*actor.PID
-	frameTypes   []decoder
-}
+	sendMu  sync.Mutex // serializes writes, and guards:
+	claimed bool       // an endpoint writes batches on the stream
+	closed  bool       // no more writes: a Disconnect went out, or serve ended
 
-// typeKey names a type as an envelope does.
-type typeKey struct {
-	serializer uint32
-	name       string
-}
-
-// decoder turns payloads into messages of one type.
-type decoder struct {
-	key typeKey
-	fn  func([]byte) (any, error) // from the serializer's decoderFor
-	err error                     // why the type cannot be decoded
+	done    chan struct{} // closed when serve has returned
+	doneErr error         // why serve returned; set before done is closed
 }
 
 func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
@@ -82,8 +66,9 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		return err
 	}
 	in := &inbound{
-		r: r, stream: stream, address: hello.GetAddress(),
-		targets: make(map[string]*actor.PID), senders: make(map[wire.Sender]*actor.PID), types: make(map[typeKey]decoder),
+		receiver: newReceiver(r, hello.GetAddress()), stream: stream, done: make(chan struct{}),
+		maxFrame: min(r.cfg.MaxFrameSize, int(hello.GetMaxFrameSize())),
+		maxMsg:   min(r.cfg.MaxMessageSize, int(hello.GetMaxMessageSize())),
 	}
 	if reason, msg := r.admit(hello); reason != wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED {
 		r.logger.Warn("remote: refused a connection", "peer", hello.GetAddress(), "member", hello.GetMemberId(), "reason", msg)
@@ -102,7 +87,18 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		return status.Error(codes.Unavailable, "shutting down")
 	}
 	defer r.untrackInbound(in)
-	return in.serve()
+	err = in.serve()
+	// An endpoint writing on the stream stops at once: gRPC forbids writes
+	// once the handler has returned.
+	in.sendMu.Lock()
+	in.closed = true
+	in.sendMu.Unlock()
+	in.doneErr = err
+	if err == nil {
+		in.doneErr = endpointTerminated(in.address, "its stream to us ended")
+	}
+	close(in.done)
+	return err
 }
 
 // awaitHello reads the first frame within HandshakeTimeout. It reads a raw
@@ -134,7 +130,7 @@ func (r *Remote) awaitHello(stream grpc.ServerStream) (*wire.Hello, error) {
 	var req wire.ConnectRequest
 	if err := proto.Unmarshal(res.f.data, &req); err != nil || req.GetHello() == nil {
 		msg := "the first frame must be a Hello"
-		in := &inbound{r: r, stream: stream}
+		in := &inbound{receiver: &receiver{r: r}, stream: stream}
 		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, msg)
 		return nil, status.Error(codes.InvalidArgument, msg)
 	}
@@ -158,186 +154,80 @@ func (r *Remote) admit(h *wire.Hello) (wire.DisconnectReason, string) {
 	return wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED, ""
 }
 
-func (in *inbound) send(resp *wire.ConnectResponse) error {
+// send writes a frame (a control message or a *frame) unless the stream
+// is closed for writes.
+func (in *inbound) send(f any) error {
 	in.sendMu.Lock()
 	defer in.sendMu.Unlock()
-	return in.stream.SendMsg(resp)
+	if in.closed {
+		return endpointTerminated(in.address, "the stream is closing")
+	}
+	return in.stream.SendMsg(f)
 }
 
-// disconnect tells the dialer why the stream ends.
+// disconnect tells the dialer why the stream ends; nothing is written
+// after it.
 func (in *inbound) disconnect(reason wire.DisconnectReason, msg string) {
-	_ = in.send(&wire.ConnectResponse{Frame: &wire.ConnectResponse_Disconnect{Disconnect: &wire.Disconnect{Reason: reason, Message: msg}}})
+	in.sendMu.Lock()
+	defer in.sendMu.Unlock()
+	in.disconnectLocked(reason, msg)
 }
 
-// serve reads frames until the stream ends.
+// leaving tells the dialer that this system is going away, unless an
+// endpoint writes on the stream: that one says it after its flush.
+func (in *inbound) leaving() {
+	in.sendMu.Lock()
+	defer in.sendMu.Unlock()
+	if !in.claimed {
+		in.disconnectLocked(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
+	}
+}
+
+func (in *inbound) disconnectLocked(reason wire.DisconnectReason, msg string) {
+	if in.closed {
+		return
+	}
+	in.closed = true
+	_ = in.stream.SendMsg(&wire.ConnectResponse{Frame: &wire.ConnectResponse_Disconnect{Disconnect: &wire.Disconnect{Reason: reason, Message: msg}}})
+}
+
+// claim reserves the stream for the endpoint to its dialer; it fails if
+// another endpoint has it, the stream is closing, or the dialer's limits
+// leave no room for a message.
+func (in *inbound) claim() bool {
+	in.sendMu.Lock()
+	defer in.sendMu.Unlock()
+	if in.claimed || in.closed || in.maxMsg <= 0 || in.maxFrame <= in.maxMsg {
+		return false
+	}
+	in.claimed = true
+	return true
+}
+
+// link returns the claimed stream as an endpoint's connection.
+func (in *inbound) link() *conn {
+	return &conn{
+		maxFrame: in.maxFrame, maxMsg: in.maxMsg,
+		send: func(f *frame) error { return in.send(f) },
+		goodbye: func() error {
+			in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
+			return nil
+		},
+		ended: in.done, endErr: func() error { return in.doneErr },
+		close: func() {
+			in.sendMu.Lock()
+			in.claimed = false
+			in.sendMu.Unlock()
+		},
+	}
+}
+
+// serve reads frames until the stream ends or the dialer says goodbye.
 func (in *inbound) serve() error {
-	r := in.r
-	dec := wire.NewDecoder()
-	var f frame
-	for {
-		if err := in.stream.RecvMsg(&f); err != nil {
-			return err
-		}
-		req, err := dec.DecodeRequest(f.data)
-		if err != nil {
-			// gRPC keeps frames apart, so the stream is still in step: drop
-			// this frame and go on.
-			r.logger.Error("remote: dropped a malformed frame", "peer", in.address, "bytes", len(f.data), "error", err)
-			continue
-		}
-		if req != nil {
-			if d := req.GetDisconnect(); d != nil {
-				r.logger.Info("remote: peer is leaving", "peer", in.address, "message", d.GetMessage())
-				r.peerLeft(in.address, disconnectError(in.address, d))
-				return nil
-			}
-			r.logger.Error("remote: unexpected frame", "peer", in.address, "frame", fmt.Sprintf("%T", req.GetFrame()))
-			continue
-		}
-		r.cfg.Metrics.BatchReceived(in.address, len(dec.Batch.Envelopes), len(f.data))
-		in.resolveTables(&dec.Batch)
-		for i := range dec.Batch.Envelopes {
-			in.deliver(&dec.Batch, &dec.Batch.Envelopes[i])
-		}
+	bye, err := in.receive(in.stream, wire.NewRequest)
+	if bye != nil {
+		in.r.logger.Info("remote: peer is leaving", "peer", in.address, "message", bye.GetMessage())
+		in.r.peerLeft(in.address, disconnectError(in.address, bye))
 	}
-}
-
-// resolveTables turns the frame's tables into PIDs and decoders.
-func (in *inbound) resolveTables(b *wire.Batch) {
-	in.frameTargets = in.frameTargets[:0]
-	for _, id := range b.TargetIDs {
-		in.frameTargets = append(in.frameTargets, in.targetPID(id))
-	}
-	in.frameSenders = in.frameSenders[:0]
-	for _, s := range b.Senders {
-		in.frameSenders = append(in.frameSenders, in.senderPID(s))
-	}
-	// Slots are filled by the first envelope of each type (see deliver).
-	in.frameTypes = append(in.frameTypes[:0], make([]decoder, len(b.TypeNames))...)
-}
-
-// decoderFor returns the cached decoder of a type.
-func (in *inbound) decoderFor(k typeKey) decoder {
-	if d, ok := in.types[k]; ok {
-		return d
-	}
-	d := decoder{key: k}
-	if ser, ok := in.r.serializers.byID(k.serializer); ok {
-		d.fn, d.err = ser.decoderFor(k.name)
-	} else {
-		d.err = fmt.Errorf("%w: %s: no serializer %d", ErrUnknownType, k.name, k.serializer)
-	}
-	if len(in.types) >= maxInboundCache {
-		clear(in.types)
-	}
-	in.types[k] = d
-	return d
-}
-
-// resolved reports whether d was made by decoderFor: a slot of the frame's
-// type table is zero until its first envelope, and a zero key is no proof
-// of a resolved slot (a peer may send serializer 0 and an empty name).
-func (d *decoder) resolved() bool { return d.fn != nil || d.err != nil }
-
-// decode decodes a payload.
-func (d *decoder) decode(payload []byte) (any, error) {
-	if d.err != nil {
-		return nil, d.err
-	}
-	msg, err := d.fn(payload)
-	if err != nil && !errors.Is(err, ErrUnknownType) {
-		err = fmt.Errorf("%w: %v", ErrProtocol, err)
-	}
-	return msg, err
-}
-
-// deliver hands one message to its local target.
-func (in *inbound) deliver(b *wire.Batch, m *wire.Message) {
-	r := in.r
-	var sender *actor.PID
-	if m.SenderIndex > 0 {
-		sender = in.frameSenders[m.SenderIndex-1]
-	}
-	if m.Err != nil {
-		r.logger.Error("remote: dropped a malformed message", "peer", in.address, "error", m.Err)
-		if sender != nil {
-			r.sys.DeadLetter(nil, &actor.Envelope{Message: UndecodedMessage{Size: len(m.Payload)}, Sender: sender}, m.Err)
-		}
-		return
-	}
-	target := in.frameTargets[m.TargetIndex]
-	d := &in.frameTypes[m.TypeIndex]
-	if k := (typeKey{m.SerializerID, b.TypeNames[m.TypeIndex]}); !d.resolved() {
-		*d = in.decoderFor(k) // the first envelope of this type in the frame
-	} else if d.key != k {
-		other := in.decoderFor(k) // same name, another serializer: rare
-		d = &other
-	}
-	var msg any
-	var err error
-	// The header counts, as on the sender (which counts its encoding: a
-	// little more than the bare strings counted here).
-	size := len(m.Payload)
-	for _, s := range m.Header {
-		size += len(s)
-	}
-	if size > r.cfg.MaxMessageSize {
-		err = fmt.Errorf("%w: %s of %d bytes from %s, limit %d", ErrMessageTooLarge, d.key.name, size, in.address, r.cfg.MaxMessageSize)
-	} else {
-		msg, err = d.decode(m.Payload)
-	}
-	if err != nil {
-		r.sys.DeadLetter(target, &actor.Envelope{
-			Message: UndecodedMessage{TypeName: d.key.name, SerializerID: m.SerializerID, Size: len(m.Payload)},
-			Sender:  sender,
-		}, err)
-		return
-	}
-	if m.System {
-		if t, ok := msg.(*actor.Terminated); ok && t.GetWho() != nil {
-			if p := r.existingPeer(t.Who.Address); p != nil {
-				p.removeWatch(t.Who.Id, target)
-			}
-		}
-		r.sys.SendSystemMessage(target, msg)
-		return
-	}
-	var item any = msg
-	if sender != nil || m.Header != nil {
-		env := &actor.Envelope{Message: msg, Sender: sender}
-		if m.Header != nil {
-			env.Header = make(actor.Header, len(m.Header)/2)
-			for i := 0; i < len(m.Header); i += 2 {
-				env.Header[m.Header[i]] = m.Header[i+1]
-			}
-		}
-		item = env
-	}
-	r.sys.Send(target, item)
-}
-
-// targetPID returns a cached PID for a local actor id.
-func (in *inbound) targetPID(id string) *actor.PID {
-	if pid, ok := in.targets[id]; ok {
-		return pid
-	}
-	if len(in.targets) >= maxInboundCache {
-		clear(in.targets)
-	}
-	pid := actor.NewPID(in.r.address, id)
-	in.targets[id] = pid
-	return pid
-}
-
-// senderPID returns a cached PID for a sender.
-func (in *inbound) senderPID(s wire.Sender) *actor.PID {
-	if pid, ok := in.senders[s]; ok {
-		return pid
-	}
-	if len(in.senders) >= maxInboundCache {
-		clear(in.senders)
-	}
-	pid := actor.NewPID(s.Address, s.ID)
-	in.senders[s] = pid
-	return pid
+	return err
 }

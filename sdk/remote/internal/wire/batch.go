@@ -16,11 +16,10 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Field numbers of the schema.
+// Field numbers of the schema. ConnectRequest and ConnectResponse number
+// their batch alike, so a batch frame is the same bytes both ways.
 const (
-	requestHello      = 1
-	requestBatch      = 2
-	requestDisconnect = 3
+	frameBatch = 2
 
 	batchTypeNames = 1
 	batchTargetIDs = 2
@@ -257,12 +256,13 @@ func (e *BatchEncoder) index(table map[string]uint32, s string, field protowire.
 	return i
 }
 
-// Frame completes and returns the frame. It stays valid until the next
-// Reset or Add.
+// Frame completes and returns the frame: a ConnectRequest or, the same
+// bytes, a ConnectResponse carrying the batch. It stays valid until the
+// next Reset or Add.
 func (e *BatchEncoder) Frame() []byte {
 	n := len(e.buf) - frameHead
 	var scratch [frameHead]byte
-	head := protowire.AppendTag(scratch[:0], requestBatch, protowire.BytesType)
+	head := protowire.AppendTag(scratch[:0], frameBatch, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(n))
 	start := frameHead - len(head)
 	copy(e.buf[start:], head)

@@ -134,16 +134,22 @@ func TestEncoderOutputIsTheSchemasEncoding(t *testing.T) {
 		}
 		check(t, batch, pb.GetTypeNames(), pb.GetTargetIds(), senders, msgs)
 
+		// The same bytes are a ConnectResponse with the same batch, for the
+		// way back.
+		var resp ConnectResponse
+		if err := proto.Unmarshal(frame, &resp); err != nil || !proto.Equal(resp.GetBatch(), pb) {
+			t.Fatalf("round %d: as a response: %v, %v", round, resp.GetFrame(), err)
+		}
+		if ctl, err := d.DecodeResponse(frame); err != nil || ctl != nil {
+			t.Fatalf("round %d: decode as a response = %v, %v", round, ctl, err)
+		}
+		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, nonNilPayloads(d.Batch.Envelopes))
+
 		// ...and so does ours.
 		if ctl, err := d.DecodeRequest(frame); err != nil || ctl != nil {
 			t.Fatalf("round %d: decode = %v, %v", round, ctl, err)
 		}
-		for i := range d.Batch.Envelopes {
-			if d.Batch.Envelopes[i].Payload == nil {
-				d.Batch.Envelopes[i].Payload = []byte{}
-			}
-		}
-		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, d.Batch.Envelopes)
+		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, nonNilPayloads(d.Batch.Envelopes))
 
 		// The canonical encoding of the same batch decodes alike.
 		canonical, err := proto.Marshal(&req)
@@ -153,13 +159,19 @@ func TestEncoderOutputIsTheSchemasEncoding(t *testing.T) {
 		if _, err := d.DecodeRequest(canonical); err != nil {
 			t.Fatalf("round %d: canonical encoding: %v", round, err)
 		}
-		for i := range d.Batch.Envelopes {
-			if d.Batch.Envelopes[i].Payload == nil {
-				d.Batch.Envelopes[i].Payload = []byte{}
-			}
-		}
-		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, d.Batch.Envelopes)
+		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, nonNilPayloads(d.Batch.Envelopes))
 	}
+}
+
+// nonNilPayloads returns msgs with empty payloads as empty slices, as the
+// batches under test hold them.
+func nonNilPayloads(msgs []Message) []Message {
+	for i := range msgs {
+		if msgs[i].Payload == nil {
+			msgs[i].Payload = []byte{}
+		}
+	}
+	return msgs
 }
 
 func TestFailedAddLeavesTheBatchIntact(t *testing.T) {
@@ -213,6 +225,17 @@ func TestControlFramesAndMalformedInput(t *testing.T) {
 	req, err := d.DecodeRequest(hello)
 	if err != nil || req.GetHello().GetClusterName() != "c" {
 		t.Fatalf("hello = %v, %v", req, err)
+	}
+	bye, err := proto.Marshal(&ConnectResponse{Frame: &ConnectResponse_Disconnect{Disconnect: &Disconnect{Message: "bye"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := d.DecodeResponse(bye)
+	if err != nil || resp.GetDisconnect().GetMessage() != "bye" {
+		t.Fatalf("disconnect = %v, %v", resp, err)
+	}
+	if _, err := d.DecodeResponse([]byte("not a protobuf frame at all")); !errors.Is(err, ErrMalformed) {
+		t.Errorf("garbage response: err = %v, want ErrMalformed", err)
 	}
 	for name, frame := range map[string][]byte{
 		"empty":          {},
@@ -283,9 +306,17 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(hello)
 	f.Add([]byte{})
 	f.Add([]byte{0x12, 0x00})
-	d := NewDecoder()
+	d, back := NewDecoder(), NewDecoder()
 	f.Fuzz(func(t *testing.T, frame []byte) {
+		// A frame the other way decodes alike when it is a batch.
+		resp, respErr := back.DecodeResponse(frame)
+		if respErr != nil && !errors.Is(respErr, ErrMalformed) {
+			t.Fatalf("response error %v does not wrap ErrMalformed", respErr)
+		}
 		req, err := d.DecodeRequest(frame)
+		if err == nil && req == nil && (respErr != nil || resp != nil || len(back.Batch.Envelopes) != len(d.Batch.Envelopes)) {
+			t.Fatalf("a batch request decodes as a response to %v, %v", resp, respErr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)

@@ -50,6 +50,31 @@ func NewDecoder() *Decoder { return &Decoder{intern: make(map[string]string)} }
 // ConnectRequest. A frame that is not valid protobuf, or not a
 // ConnectRequest, yields an error wrapping ErrMalformed.
 func (d *Decoder) DecodeRequest(frame []byte) (*ConnectRequest, error) {
+	m, err := d.Decode(frame, NewRequest)
+	req, _ := m.(*ConnectRequest)
+	return req, err
+}
+
+// DecodeResponse is DecodeRequest for a frame from a listener: it fills
+// d.Batch, or returns the decoded control frame.
+func (d *Decoder) DecodeResponse(frame []byte) (*ConnectResponse, error) {
+	m, err := d.Decode(frame, NewResponse)
+	resp, _ := m.(*ConnectResponse)
+	return resp, err
+}
+
+// NewRequest returns an empty ConnectRequest, for Decode on the listener's
+// side.
+func NewRequest() proto.Message { return &ConnectRequest{} }
+
+// NewResponse returns an empty ConnectResponse, for Decode on the dialer's
+// side.
+func NewResponse() proto.Message { return &ConnectResponse{} }
+
+// Decode decodes a frame of either direction: it fills d.Batch from a
+// batch frame and returns nil, or decodes a control frame into a message
+// from control and returns it.
+func (d *Decoder) Decode(frame []byte, control func() proto.Message) (proto.Message, error) {
 	var batch []byte
 	for b := frame; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -57,7 +82,7 @@ func (d *Decoder) DecodeRequest(frame []byte) (*ConnectRequest, error) {
 			return nil, malformed("frame tag", protowire.ParseError(n))
 		}
 		b = b[n:]
-		if num == requestBatch && typ == protowire.BytesType {
+		if num == frameBatch && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return nil, malformed("batch", protowire.ParseError(n))
@@ -68,18 +93,18 @@ func (d *Decoder) DecodeRequest(frame []byte) (*ConnectRequest, error) {
 			batch, b = v, b[n:]
 			continue
 		}
-		if num == requestBatch {
+		if num == frameBatch {
 			return nil, malformed("batch", fmt.Errorf("wire type %v", typ))
 		}
 		// A control frame: small and rare, decoded by the generated code.
 		if batch != nil {
 			return nil, malformed("frame", fmt.Errorf("batch mixed with field %d", num))
 		}
-		req := &ConnectRequest{}
-		if err := proto.Unmarshal(frame, req); err != nil {
+		m := control()
+		if err := proto.Unmarshal(frame, m); err != nil {
 			return nil, malformed("control frame", err)
 		}
-		return req, nil
+		return m, nil
 	}
 	if batch == nil {
 		return nil, malformed("frame", fmt.Errorf("empty frame"))

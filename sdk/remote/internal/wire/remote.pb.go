@@ -8,10 +8,11 @@
 // other over gRPC.
 //
 // Each system runs a RemotingService server. To send to a peer, a system
-// dials it and opens one Connect stream: messages then flow from the dialer
-// to the listener, in batches, and the listener answers on that stream only
-// with control frames. Traffic the other way uses the peer's own stream, so
-// a pair of systems talks over two streams, one per direction.
+// dials it and opens one Connect stream, unless the peer has opened one to
+// it: a stream carries batches both ways, from the dialer to the listener
+// and back. A pair of systems that start sending at the same moment may
+// open a stream each; each system then writes on the one it opened and
+// reads both.
 
 package wire
 
@@ -255,9 +256,13 @@ func (*ConnectRequest_Disconnect) isConnectRequest_Frame() {}
 // ConnectResponse is a frame from the listener to the dialer.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// Field numbers match ConnectRequest's, so that a batch frame is the same
+	// bytes in either direction.
+	//
 	// Types that are valid to be assigned to Frame:
 	//
 	//	*ConnectResponse_Welcome
+	//	*ConnectResponse_Batch
 	//	*ConnectResponse_Disconnect
 	Frame         isConnectResponse_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
@@ -310,6 +315,15 @@ func (x *ConnectResponse) GetWelcome() *Welcome {
 	return nil
 }
 
+func (x *ConnectResponse) GetBatch() *MessageBatch {
+	if x != nil {
+		if x, ok := x.Frame.(*ConnectResponse_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 func (x *ConnectResponse) GetDisconnect() *Disconnect {
 	if x != nil {
 		if x, ok := x.Frame.(*ConnectResponse_Disconnect); ok {
@@ -328,12 +342,19 @@ type ConnectResponse_Welcome struct {
 	Welcome *Welcome `protobuf:"bytes,1,opt,name=welcome,proto3,oneof"`
 }
 
+type ConnectResponse_Batch struct {
+	// Messages for actors of the dialer.
+	Batch *MessageBatch `protobuf:"bytes,2,opt,name=batch,proto3,oneof"`
+}
+
 type ConnectResponse_Disconnect struct {
 	// The listener refuses the stream or is going away.
-	Disconnect *Disconnect `protobuf:"bytes,2,opt,name=disconnect,proto3,oneof"`
+	Disconnect *Disconnect `protobuf:"bytes,3,opt,name=disconnect,proto3,oneof"`
 }
 
 func (*ConnectResponse_Welcome) isConnectResponse_Frame() {}
+
+func (*ConnectResponse_Batch) isConnectResponse_Frame() {}
 
 func (*ConnectResponse_Disconnect) isConnectResponse_Frame() {}
 
@@ -347,9 +368,13 @@ type Hello struct {
 	// Unique id of the dialing system (its member id in a cluster).
 	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// Address at which the dialer's own actors are reached.
-	Address       string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Address string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	// Largest frame and message, in bytes, the dialer accepts from the
+	// listener on this stream.
+	MaxFrameSize   uint32 `protobuf:"varint,5,opt,name=max_frame_size,json=maxFrameSize,proto3" json:"max_frame_size,omitempty"`
+	MaxMessageSize uint32 `protobuf:"varint,6,opt,name=max_message_size,json=maxMessageSize,proto3" json:"max_message_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -408,6 +433,20 @@ func (x *Hello) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *Hello) GetMaxFrameSize() uint32 {
+	if x != nil {
+		return x.MaxFrameSize
+	}
+	return 0
+}
+
+func (x *Hello) GetMaxMessageSize() uint32 {
+	if x != nil {
+		return x.MaxMessageSize
+	}
+	return 0
 }
 
 // Welcome accepts a stream.
@@ -908,18 +947,21 @@ const file_troupe_remote_v1_remote_proto_rawDesc = "" +
 	"\n" +
 	"disconnect\x18\x03 \x01(\v2\x1c.troupe.remote.v1.DisconnectH\x00R\n" +
 	"disconnectB\a\n" +
-	"\x05frame\"\x91\x01\n" +
+	"\x05frame\"\xc9\x01\n" +
 	"\x0fConnectResponse\x125\n" +
-	"\awelcome\x18\x01 \x01(\v2\x19.troupe.remote.v1.WelcomeH\x00R\awelcome\x12>\n" +
+	"\awelcome\x18\x01 \x01(\v2\x19.troupe.remote.v1.WelcomeH\x00R\awelcome\x126\n" +
+	"\x05batch\x18\x02 \x01(\v2\x1e.troupe.remote.v1.MessageBatchH\x00R\x05batch\x12>\n" +
 	"\n" +
-	"disconnect\x18\x02 \x01(\v2\x1c.troupe.remote.v1.DisconnectH\x00R\n" +
+	"disconnect\x18\x03 \x01(\v2\x1c.troupe.remote.v1.DisconnectH\x00R\n" +
 	"disconnectB\a\n" +
-	"\x05frame\"\x8c\x01\n" +
+	"\x05frame\"\xdc\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12!\n" +
 	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x12\x1b\n" +
 	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12\x18\n" +
-	"\aaddress\x18\x04 \x01(\tR\aaddress\"\xc4\x01\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12$\n" +
+	"\x0emax_frame_size\x18\x05 \x01(\rR\fmaxFrameSize\x12(\n" +
+	"\x10max_message_size\x18\x06 \x01(\rR\x0emaxMessageSize\"\xc4\x01\n" +
 	"\aWelcome\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12!\n" +
 	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x12\x1b\n" +
@@ -1004,20 +1046,21 @@ var file_troupe_remote_v1_remote_proto_depIdxs = []int32{
 	7,  // 1: troupe.remote.v1.ConnectRequest.batch:type_name -> troupe.remote.v1.MessageBatch
 	6,  // 2: troupe.remote.v1.ConnectRequest.disconnect:type_name -> troupe.remote.v1.Disconnect
 	5,  // 3: troupe.remote.v1.ConnectResponse.welcome:type_name -> troupe.remote.v1.Welcome
-	6,  // 4: troupe.remote.v1.ConnectResponse.disconnect:type_name -> troupe.remote.v1.Disconnect
-	0,  // 5: troupe.remote.v1.Disconnect.reason:type_name -> troupe.remote.v1.DisconnectReason
-	12, // 6: troupe.remote.v1.MessageBatch.senders:type_name -> troupe.actor.v1.PID
-	8,  // 7: troupe.remote.v1.MessageBatch.envelopes:type_name -> troupe.remote.v1.MessageEnvelope
-	9,  // 8: troupe.remote.v1.MessageEnvelope.header:type_name -> troupe.remote.v1.HeaderEntry
-	12, // 9: troupe.remote.v1.SpawnResponse.pid:type_name -> troupe.actor.v1.PID
-	1,  // 10: troupe.remote.v1.SpawnResponse.status:type_name -> troupe.remote.v1.SpawnStatus
-	2,  // 11: troupe.remote.v1.RemotingService.Connect:input_type -> troupe.remote.v1.ConnectRequest
-	3,  // 12: troupe.remote.v1.RemotingService.Connect:output_type -> troupe.remote.v1.ConnectResponse
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 4: troupe.remote.v1.ConnectResponse.batch:type_name -> troupe.remote.v1.MessageBatch
+	6,  // 5: troupe.remote.v1.ConnectResponse.disconnect:type_name -> troupe.remote.v1.Disconnect
+	0,  // 6: troupe.remote.v1.Disconnect.reason:type_name -> troupe.remote.v1.DisconnectReason
+	12, // 7: troupe.remote.v1.MessageBatch.senders:type_name -> troupe.actor.v1.PID
+	8,  // 8: troupe.remote.v1.MessageBatch.envelopes:type_name -> troupe.remote.v1.MessageEnvelope
+	9,  // 9: troupe.remote.v1.MessageEnvelope.header:type_name -> troupe.remote.v1.HeaderEntry
+	12, // 10: troupe.remote.v1.SpawnResponse.pid:type_name -> troupe.actor.v1.PID
+	1,  // 11: troupe.remote.v1.SpawnResponse.status:type_name -> troupe.remote.v1.SpawnStatus
+	2,  // 12: troupe.remote.v1.RemotingService.Connect:input_type -> troupe.remote.v1.ConnectRequest
+	3,  // 13: troupe.remote.v1.RemotingService.Connect:output_type -> troupe.remote.v1.ConnectResponse
+	13, // [13:14] is the sub-list for method output_type
+	12, // [12:13] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_troupe_remote_v1_remote_proto_init() }
@@ -1032,6 +1075,7 @@ func file_troupe_remote_v1_remote_proto_init() {
 	}
 	file_troupe_remote_v1_remote_proto_msgTypes[1].OneofWrappers = []any{
 		(*ConnectResponse_Welcome)(nil),
+		(*ConnectResponse_Batch)(nil),
 		(*ConnectResponse_Disconnect)(nil),
 	}
 	type x struct{}

@@ -8,10 +8,11 @@
 // other over gRPC.
 //
 // Each system runs a RemotingService server. To send to a peer, a system
-// dials it and opens one Connect stream: messages then flow from the dialer
-// to the listener, in batches, and the listener answers on that stream only
-// with control frames. Traffic the other way uses the peer's own stream, so
-// a pair of systems talks over two streams, one per direction.
+// dials it and opens one Connect stream, unless the peer has opened one to
+// it: a stream carries batches both ways, from the dialer to the listener
+// and back. A pair of systems that start sending at the same moment may
+// open a stream each; each system then writes on the one it opened and
+// reads both.
 
 package wire
 
