@@ -315,6 +315,11 @@ func TestPlacementOnAnotherMember(t *testing.T) {
 				t.Fatalf("%s found %v (%v), want %v", n.Name, got, err, pid)
 			}
 		}
+		// Get returns once the activation exists, maybe before it has
+		// started; a call is answered after.
+		if got := ask(t, nodes[0].Cluster, id.ID); got != 1 {
+			t.Fatalf("first call to %v counted %d, want 1", id, got)
+		}
 	}
 	if n := l.activations.Load(); n != 20 {
 		t.Fatalf("%d activations for 20 identities", n)
