@@ -374,8 +374,8 @@ type conn struct {
 }
 
 // connect returns a stream to the peer: the one it opened to us if there
-// is one to claim, which spares a connection and a hand-off per reply,
-// else a stream we dial.
+// is one to claim (sparing a connection, and reaching peers nobody can
+// dial), else a stream we dial.
 func (ep *endpoint) connect() (*conn, error) {
 	if in := ep.r.claimInbound(ep.peer.address); in != nil {
 		return in.link(), nil
