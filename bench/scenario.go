@@ -29,15 +29,19 @@ type Scenario struct {
 	Floor func() ([]float64, error)
 }
 
-// Run runs every scenario runs times, alternating Troupe and protoactor-go
-// runs so that both see the same machine load, and returns the medians.
-// Progress goes to log.
+// Run runs every scenario runs times, interleaving the sides (Troupe,
+// protoactor-go, the floor) so that all see the same machine load, each
+// run starting with the next side, and returns the medians. Progress goes
+// to log.
 func Run(scenarios []Scenario, runs int, log io.Writer) ([]Row, error) {
 	var rows []Row
 	for _, s := range scenarios {
 		sides := s.sides()
 		for i := range runs {
-			for _, side := range sides {
+			// Each run starts with the next side, so that none always
+			// follows the same one (and inherits its leftovers).
+			for k := range sides {
+				side := sides[(i+k)%len(sides)]
 				runtime.GC()
 				figures, err := side.run()
 				if err != nil {
