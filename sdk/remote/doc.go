@@ -29,7 +29,8 @@
 // can travel as JSON once registered on both sides with JSON().Register, or
 // through a Serializer of your own (Serializers().Register); implement Sizer
 // to have messages marshalled straight into the frame, and TypeDecoder to
-// have the receiver look each type up once per stream. A message no
+// have the receiver look each type up once per stream (both built-in
+// serializers do). A message no
 // serializer accepts fails at send time: it goes to dead letters with
 // ErrUnknownType naming its type, and a requester gets that error at once.
 // Messages larger than MaxMessageSize (the smaller of both sides' limits)

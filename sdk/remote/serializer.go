@@ -274,6 +274,17 @@ func (j *JSONSerializer) Marshal(dst []byte, msg any) ([]byte, error) {
 
 // Unmarshal decodes a value of the type registered under typeName.
 func (j *JSONSerializer) Unmarshal(typeName string, data []byte) (any, error) {
+	decode, err := j.DecoderFor(typeName)
+	if err != nil {
+		return nil, err
+	}
+	return decode(data)
+}
+
+// DecoderFor returns a function that decodes values of the type registered
+// under typeName, looked up once. A name keeps its type once registered, so
+// the function stays valid.
+func (j *JSONSerializer) DecoderFor(typeName string) (func([]byte) (any, error), error) {
 	j.mu.RLock()
 	t, ok := j.byName[typeName]
 	j.mu.RUnlock()
@@ -285,12 +296,14 @@ func (j *JSONSerializer) Unmarshal(typeName string, data []byte) (any, error) {
 	if ptr {
 		base = t.Elem()
 	}
-	v := reflect.New(base)
-	if err := json.Unmarshal(data, v.Interface()); err != nil {
-		return nil, fmt.Errorf("remote: decode %s: %w", typeName, err)
-	}
-	if ptr {
-		return v.Interface(), nil
-	}
-	return v.Elem().Interface(), nil
+	return func(data []byte) (any, error) {
+		v := reflect.New(base)
+		if err := json.Unmarshal(data, v.Interface()); err != nil {
+			return nil, fmt.Errorf("remote: decode %s: %w", typeName, err)
+		}
+		if ptr {
+			return v.Interface(), nil
+		}
+		return v.Elem().Interface(), nil
+	}, nil
 }

@@ -134,6 +134,15 @@ func TestSerializerLookupAndErrors(t *testing.T) {
 	if _, err := js.Unmarshal("nope", []byte("{}")); !errors.Is(err, ErrUnknownType) {
 		t.Fatalf("unknown JSON name: %v", err)
 	}
+	// The receiver looks JSON types up once per stream, like protobuf ones.
+	var _ TypeDecoder = js
+	decode, err := js.DecoderFor("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := decode([]byte(`{"A":7}`)); err != nil || v != (T{A: 7}) {
+		t.Fatalf("JSON decoder = %v, %v; want {7}", v, err)
+	}
 	if _, err := (ProtoSerializer{}).Unmarshal("no.such.Type", nil); !errors.Is(err, ErrUnknownType) {
 		t.Fatalf("unknown proto name: %v", err)
 	}
