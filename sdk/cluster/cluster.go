@@ -267,11 +267,18 @@ func (c *Cluster) isMember(address string) bool {
 
 // request sends a request to pid and waits for the answer within ctx, or
 // until the member at pid's address leaves (ErrMemberLeft): an answer lost
-// with a member that died would otherwise be waited for until ctx ends.
+// with a member that died would otherwise be waited for until ctx ends. A
+// pid at an address that is no member is not asked at all (ErrMemberLeft
+// too): its member left, and an answer it sends while it shuts down may
+// never come, or it joined and we have not seen it yet; the caller asks
+// again after a backoff.
 func (c *Cluster) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	mc, remote := c.member(pid.Address)
-	if !remote || pid.Address == c.self.Address {
+	if pid.Address == c.self.Address || c.alive.Load() == nil {
 		return c.sys.Request(ctx, pid, msg)
+	}
+	mc, ok := c.member(pid.Address)
+	if !ok {
+		return nil, fmt.Errorf("%w: no member at %s", ErrMemberLeft, pid.Address)
 	}
 	return c.requestWatching(ctx, pid, msg, mc.ctx)
 }

@@ -326,6 +326,46 @@ func TestPlacementOnAnotherMember(t *testing.T) {
 	}
 }
 
+// A cached activation at an address that is no member (its member left,
+// and what it answers while shutting down may never arrive) is not waited
+// on: the call goes to the owner again at once.
+func TestCallsDoNotWaitOnAnActivationOutsideTheCluster(t *testing.T) {
+	f, l, _ := counterCluster(t, 2)
+	// A system outside the cluster whose actor never answers.
+	sys, err := actor.NewSystem(actor.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := remote.New(sys, f.Members()[0].Remote.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := testkit.Context(t)
+		_ = r.Shutdown(ctx)
+		_ = sys.Shutdown(ctx)
+	})
+	silent, err := sys.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), "silent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Members()[0].Cluster
+	id := cluster.ClusterIdentity{Kind: "counter", ID: "outside"}
+	cluster.Remember(c, id, silent)
+	ctx, cancel := context.WithTimeout(testkit.Context(t), testkit.Timeout/4)
+	defer cancel()
+	res, err := c.Request(ctx, id, wrapperspb.String("inc"))
+	if err != nil {
+		t.Fatalf("call with a cached activation outside the cluster: %v", err)
+	}
+	if got := res.(*wrapperspb.Int64Value).GetValue(); got != 1 || l.activations.Load() != 1 {
+		t.Fatalf("answer %d from %d activations, want 1 from a new one", got, l.activations.Load())
+	}
+}
+
 func TestCallThroughTheOwnerFailsOverWhenTheHostDies(t *testing.T) {
 	// The first activation swallows its first message; later ones answer.
 	var swallowed atomic.Bool
