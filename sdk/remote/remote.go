@@ -295,6 +295,12 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 		}
 		<-flushed
 	}
+	// Every endpoint is done. One that wrote on a peer's stream said
+	// goodbye on it after its flush, unless it ended first: tell those
+	// peers now, or they would keep the stream (and the server) open.
+	for _, in := range inbound {
+		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
+	}
 
 	stopped := make(chan struct{})
 	go func() {
