@@ -249,19 +249,13 @@ func (c *Cluster) trackAlive(topo Topology) {
 	c.alive.Store(&liveness{members: alive, departure: departure})
 }
 
-// member returns the context of the member at address, if one has it.
-func (c *Cluster) member(address string) (memberContext, bool) {
-	alive := c.alive.Load()
-	if alive == nil {
-		return memberContext{}, false
-	}
-	mc, ok := alive.members[address]
-	return mc, ok
-}
-
 // isMember reports whether a member of the current topology has address.
 func (c *Cluster) isMember(address string) bool {
-	_, ok := c.member(address)
+	alive := c.alive.Load()
+	if alive == nil {
+		return false
+	}
+	_, ok := alive.members[address]
 	return ok
 }
 
@@ -273,10 +267,11 @@ func (c *Cluster) isMember(address string) bool {
 // never come, or it joined and we have not seen it yet; the caller asks
 // again after a backoff.
 func (c *Cluster) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	if pid.Address == c.self.Address || c.alive.Load() == nil {
+	alive := c.alive.Load()
+	if pid.Address == c.self.Address || alive == nil {
 		return c.sys.Request(ctx, pid, msg)
 	}
-	mc, ok := c.member(pid.Address)
+	mc, ok := alive.members[pid.Address]
 	if !ok {
 		return nil, fmt.Errorf("%w: no member at %s", ErrMemberLeft, pid.Address)
 	}

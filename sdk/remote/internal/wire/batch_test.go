@@ -140,13 +140,13 @@ func TestEncoderOutputIsTheSchemasEncoding(t *testing.T) {
 		if err := proto.Unmarshal(frame, &resp); err != nil || !proto.Equal(resp.GetBatch(), pb) {
 			t.Fatalf("round %d: as a response: %v, %v", round, resp.GetFrame(), err)
 		}
-		if ctl, err := d.DecodeResponse(frame); err != nil || ctl != nil {
+		if ctl, err := decodeResponse(d, frame); err != nil || ctl != nil {
 			t.Fatalf("round %d: decode as a response = %v, %v", round, ctl, err)
 		}
 		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, nonNilPayloads(d.Batch.Envelopes))
 
 		// ...and so does ours.
-		if ctl, err := d.DecodeRequest(frame); err != nil || ctl != nil {
+		if ctl, err := decodeRequest(d, frame); err != nil || ctl != nil {
 			t.Fatalf("round %d: decode = %v, %v", round, ctl, err)
 		}
 		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, nonNilPayloads(d.Batch.Envelopes))
@@ -156,7 +156,7 @@ func TestEncoderOutputIsTheSchemasEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.DecodeRequest(canonical); err != nil {
+		if _, err := decodeRequest(d, canonical); err != nil {
 			t.Fatalf("round %d: canonical encoding: %v", round, err)
 		}
 		check(t, batch, d.Batch.TypeNames, d.Batch.TargetIDs, d.Batch.Senders, nonNilPayloads(d.Batch.Envelopes))
@@ -208,7 +208,7 @@ func TestFailedAddLeavesTheBatchIntact(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := NewDecoder()
-	if _, err := d.DecodeRequest(e.Frame()); err != nil {
+	if _, err := decodeRequest(d, e.Frame()); err != nil {
 		t.Fatal(err)
 	}
 	if len(d.Batch.TypeNames) != 2 || len(d.Batch.Senders) != 1 || len(d.Batch.Envelopes) != 2 || d.Batch.Envelopes[1].Err != nil {
@@ -222,7 +222,7 @@ func TestControlFramesAndMalformedInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := d.DecodeRequest(hello)
+	req, err := decodeRequest(d, hello)
 	if err != nil || req.GetHello().GetClusterName() != "c" {
 		t.Fatalf("hello = %v, %v", req, err)
 	}
@@ -230,11 +230,11 @@ func TestControlFramesAndMalformedInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := d.DecodeResponse(bye)
+	resp, err := decodeResponse(d, bye)
 	if err != nil || resp.GetDisconnect().GetMessage() != "bye" {
 		t.Fatalf("disconnect = %v, %v", resp, err)
 	}
-	if _, err := d.DecodeResponse([]byte("not a protobuf frame at all")); !errors.Is(err, ErrMalformed) {
+	if _, err := decodeResponse(d, []byte("not a protobuf frame at all")); !errors.Is(err, ErrMalformed) {
 		t.Errorf("garbage response: err = %v, want ErrMalformed", err)
 	}
 	for name, frame := range map[string][]byte{
@@ -246,7 +246,7 @@ func TestControlFramesAndMalformedInput(t *testing.T) {
 		"two batches":    {0x12, 0x00, 0x12, 0x00},
 		"garbage":        []byte("not a protobuf frame at all"),
 	} {
-		if _, err := d.DecodeRequest(frame); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeRequest(d, frame); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
@@ -262,7 +262,7 @@ func TestControlFramesAndMalformedInput(t *testing.T) {
 	bad.GetBatch().Envelopes = append(bad.GetBatch().Envelopes, &MessageEnvelope{TypeIndex: 7}, &MessageEnvelope{TargetIndex: 9},
 		&MessageEnvelope{SenderIndex: 3}, &MessageEnvelope{TypeIndex: 7, SenderIndex: 3})
 	frame, _ := proto.Marshal(bad)
-	if _, err := d.DecodeRequest(frame); err != nil {
+	if _, err := decodeRequest(d, frame); err != nil {
 		t.Fatal(err)
 	}
 	envs := d.Batch.Envelopes
@@ -309,11 +309,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	d, back := NewDecoder(), NewDecoder()
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		// A frame the other way decodes alike when it is a batch.
-		resp, respErr := back.DecodeResponse(frame)
+		resp, respErr := decodeResponse(back, frame)
 		if respErr != nil && !errors.Is(respErr, ErrMalformed) {
 			t.Fatalf("response error %v does not wrap ErrMalformed", respErr)
 		}
-		req, err := d.DecodeRequest(frame)
+		req, err := decodeRequest(d, frame)
 		if err == nil && req == nil && (respErr != nil || resp != nil || len(back.Batch.Envelopes) != len(d.Batch.Envelopes)) {
 			t.Fatalf("a batch request decodes as a response to %v, %v", resp, respErr)
 		}
@@ -342,4 +342,19 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeRequest decodes a frame from a dialer: nil and d.Batch filled for a
+// batch, else the control frame.
+func decodeRequest(d *Decoder, frame []byte) (*ConnectRequest, error) {
+	m, err := d.Decode(frame, NewRequest)
+	req, _ := m.(*ConnectRequest)
+	return req, err
+}
+
+// decodeResponse is decodeRequest for a frame from a listener.
+func decodeResponse(d *Decoder, frame []byte) (*ConnectResponse, error) {
+	m, err := d.Decode(frame, NewResponse)
+	resp, _ := m.(*ConnectResponse)
+	return resp, err
 }

@@ -45,24 +45,6 @@ const maxInterned = 4096
 // NewDecoder returns a decoder.
 func NewDecoder() *Decoder { return &Decoder{intern: make(map[string]string)} }
 
-// DecodeRequest decodes a frame from a dialer. For a batch it returns a nil
-// message and fills d.Batch; for a control frame it returns the decoded
-// ConnectRequest. A frame that is not valid protobuf, or not a
-// ConnectRequest, yields an error wrapping ErrMalformed.
-func (d *Decoder) DecodeRequest(frame []byte) (*ConnectRequest, error) {
-	m, err := d.Decode(frame, NewRequest)
-	req, _ := m.(*ConnectRequest)
-	return req, err
-}
-
-// DecodeResponse is DecodeRequest for a frame from a listener: it fills
-// d.Batch, or returns the decoded control frame.
-func (d *Decoder) DecodeResponse(frame []byte) (*ConnectResponse, error) {
-	m, err := d.Decode(frame, NewResponse)
-	resp, _ := m.(*ConnectResponse)
-	return resp, err
-}
-
 // NewRequest returns an empty ConnectRequest, for Decode on the listener's
 // side.
 func NewRequest() proto.Message { return &ConnectRequest{} }
@@ -73,7 +55,9 @@ func NewResponse() proto.Message { return &ConnectResponse{} }
 
 // Decode decodes a frame of either direction: it fills d.Batch from a
 // batch frame and returns nil, or decodes a control frame into a message
-// from control and returns it.
+// from control (NewRequest on the listener's side, NewResponse on the
+// dialer's) and returns it. A frame that is not valid protobuf, or not a
+// frame of that direction, yields an error wrapping ErrMalformed.
 func (d *Decoder) Decode(frame []byte, control func() proto.Message) (proto.Message, error) {
 	var batch []byte
 	for b := frame; len(b) > 0; {
