@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/conf"
 )
 
 // Config configures an actor System. Zero fields take the documented
@@ -52,41 +54,19 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields and validates the rest.
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	if c.Logger == nil {
-		c.Logger = d.Logger
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = d.RequestTimeout
-	}
-	if c.DeadLetterLogInterval == 0 {
-		c.DeadLetterLogInterval = d.DeadLetterLogInterval
-	}
-	if c.DeadLetterLogBurst == 0 {
-		c.DeadLetterLogBurst = d.DeadLetterLogBurst
-	}
-	if c.SupervisorStrategy == nil {
-		c.SupervisorStrategy = d.SupervisorStrategy
-	}
-	if c.Throughput == 0 {
-		c.Throughput = d.Throughput
-	}
-	if c.IdleWorkers == 0 {
-		c.IdleWorkers = d.IdleWorkers
-	}
-	var errs []error
-	if c.RequestTimeout < 0 {
-		errs = append(errs, fmt.Errorf("RequestTimeout must not be negative, got %v", c.RequestTimeout))
-	}
-	if c.DeadLetterLogInterval < 0 {
-		errs = append(errs, fmt.Errorf("DeadLetterLogInterval must not be negative, got %v", c.DeadLetterLogInterval))
-	}
-	if c.Throughput < 0 {
-		errs = append(errs, fmt.Errorf("Throughput must be positive, got %d", c.Throughput))
-	}
-	if c.IdleWorkers < 0 {
-		errs = append(errs, fmt.Errorf("IdleWorkers must not be negative, got %d", c.IdleWorkers))
-	}
-	if err := errors.Join(errs...); err != nil {
+	conf.Default(&c.Logger, d.Logger)
+	conf.Default(&c.RequestTimeout, d.RequestTimeout)
+	conf.Default(&c.DeadLetterLogInterval, d.DeadLetterLogInterval)
+	conf.Default(&c.DeadLetterLogBurst, d.DeadLetterLogBurst)
+	conf.Default(&c.SupervisorStrategy, d.SupervisorStrategy)
+	conf.Default(&c.Throughput, d.Throughput)
+	conf.Default(&c.IdleWorkers, d.IdleWorkers)
+	if err := errors.Join(
+		conf.NotNegative("RequestTimeout", c.RequestTimeout),
+		conf.NotNegative("DeadLetterLogInterval", c.DeadLetterLogInterval),
+		conf.NotNegative("Throughput", c.Throughput),
+		conf.NotNegative("IdleWorkers", c.IdleWorkers),
+	); err != nil {
 		return c, fmt.Errorf("actor: invalid config: %w", err)
 	}
 	return c, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/internal/conf"
 )
 
 // Kind is a type of grain a member hosts.
@@ -95,25 +96,14 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	def := func(v *time.Duration, dv time.Duration) {
-		if *v == 0 {
-			*v = dv
-		}
-	}
-	def(&c.RetryBackoff, d.RetryBackoff)
-	def(&c.MaxRetryBackoff, max(d.MaxRetryBackoff, c.RetryBackoff))
-	def(&c.HandoverTimeout, d.HandoverTimeout)
-	def(&c.PlacementTimeout, d.PlacementTimeout)
-	def(&c.LeaveTimeout, d.LeaveTimeout)
-	if c.PIDCacheSize == 0 {
-		c.PIDCacheSize = d.PIDCacheSize
-	}
-	if c.MaxDepartedMembers == 0 {
-		c.MaxDepartedMembers = d.MaxDepartedMembers
-	}
-	if c.Metrics == nil {
-		c.Metrics = d.Metrics
-	}
+	conf.Default(&c.RetryBackoff, d.RetryBackoff)
+	conf.Default(&c.MaxRetryBackoff, max(d.MaxRetryBackoff, c.RetryBackoff))
+	conf.Default(&c.HandoverTimeout, d.HandoverTimeout)
+	conf.Default(&c.PlacementTimeout, d.PlacementTimeout)
+	conf.Default(&c.LeaveTimeout, d.LeaveTimeout)
+	conf.Default(&c.PIDCacheSize, d.PIDCacheSize)
+	conf.Default(&c.MaxDepartedMembers, d.MaxDepartedMembers)
+	conf.Default(&c.Metrics, d.Metrics)
 	var errs []error
 	if c.Membership == nil {
 		errs = append(errs, errors.New("Membership is required"))
@@ -134,20 +124,13 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[k.Name] = true
 	}
-	for name, v := range map[string]time.Duration{"HandoverTimeout": c.HandoverTimeout,
-		"PlacementTimeout": c.PlacementTimeout, "LeaveTimeout": c.LeaveTimeout} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, v))
-		}
-	}
-	if err := checkBackoff("RetryBackoff", "MaxRetryBackoff", c.RetryBackoff, c.MaxRetryBackoff); err != nil {
-		errs = append(errs, err)
-	}
-	for name, v := range map[string]int{"PIDCacheSize": c.PIDCacheSize, "MaxDepartedMembers": c.MaxDepartedMembers} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, v))
-		}
-	}
+	errs = append(errs,
+		conf.NotNegative("HandoverTimeout", c.HandoverTimeout),
+		conf.NotNegative("PlacementTimeout", c.PlacementTimeout),
+		conf.NotNegative("LeaveTimeout", c.LeaveTimeout),
+		checkBackoff("RetryBackoff", "MaxRetryBackoff", c.RetryBackoff, c.MaxRetryBackoff),
+		conf.NotNegative("PIDCacheSize", c.PIDCacheSize),
+		conf.NotNegative("MaxDepartedMembers", c.MaxDepartedMembers))
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/troupehq/troupe/sdk/internal/conf"
 )
 
 // frameMargin is the room a frame keeps, beyond one message of
@@ -122,37 +124,29 @@ func DefaultConfig() Config {
 	}
 }
 
-// def sets *v to d if *v is the zero value.
-func def[T comparable](v *T, d T) {
-	var zero T
-	if *v == zero {
-		*v = d
-	}
-}
-
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	def(&c.BindAddress, d.BindAddress)
-	def(&c.ClusterName, d.ClusterName)
+	conf.Default(&c.BindAddress, d.BindAddress)
+	conf.Default(&c.ClusterName, d.ClusterName)
 	if c.MemberID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		c.MemberID = hex.EncodeToString(b[:])
 	}
-	def(&c.SendQueueSize, d.SendQueueSize)
-	def(&c.BatchSize, d.BatchSize)
-	def(&c.MaxMessageSize, d.MaxMessageSize)
-	def(&c.MaxFrameSize, c.MaxMessageSize+frameSlack)
-	def(&c.FlowControlWindow, d.FlowControlWindow)
-	def(&c.QueueFullTimeout, d.QueueFullTimeout)
-	def(&c.DialTimeout, d.DialTimeout)
-	def(&c.HandshakeTimeout, d.HandshakeTimeout)
-	def(&c.ReconnectBackoff, d.ReconnectBackoff)
-	def(&c.MaxReconnectBackoff, d.MaxReconnectBackoff)
-	def(&c.ReconnectTimeout, d.ReconnectTimeout)
-	def(&c.KeepaliveInterval, d.KeepaliveInterval)
-	def(&c.KeepaliveTimeout, d.KeepaliveTimeout)
-	def(&c.Metrics, d.Metrics)
+	conf.Default(&c.SendQueueSize, d.SendQueueSize)
+	conf.Default(&c.BatchSize, d.BatchSize)
+	conf.Default(&c.MaxMessageSize, d.MaxMessageSize)
+	conf.Default(&c.MaxFrameSize, c.MaxMessageSize+frameSlack)
+	conf.Default(&c.FlowControlWindow, d.FlowControlWindow)
+	conf.Default(&c.QueueFullTimeout, d.QueueFullTimeout)
+	conf.Default(&c.DialTimeout, d.DialTimeout)
+	conf.Default(&c.HandshakeTimeout, d.HandshakeTimeout)
+	conf.Default(&c.ReconnectBackoff, d.ReconnectBackoff)
+	conf.Default(&c.MaxReconnectBackoff, d.MaxReconnectBackoff)
+	conf.Default(&c.ReconnectTimeout, d.ReconnectTimeout)
+	conf.Default(&c.KeepaliveInterval, d.KeepaliveInterval)
+	conf.Default(&c.KeepaliveTimeout, d.KeepaliveTimeout)
+	conf.Default(&c.Metrics, d.Metrics)
 
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.BindAddress); err != nil {
@@ -163,26 +157,24 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("AdvertisedAddress %q: %w", c.AdvertisedAddress, err))
 		}
 	}
-	for name, v := range map[string]int{"SendQueueSize": c.SendQueueSize, "BatchSize": c.BatchSize, "MaxMessageSize": c.MaxMessageSize} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
-		}
-	}
+	errs = append(errs,
+		conf.NotNegative("SendQueueSize", c.SendQueueSize),
+		conf.NotNegative("BatchSize", c.BatchSize),
+		conf.NotNegative("MaxMessageSize", c.MaxMessageSize))
 	if c.MaxFrameSize < c.MaxMessageSize+frameMargin {
 		errs = append(errs, fmt.Errorf("MaxFrameSize (%d) must exceed MaxMessageSize (%d) by at least %d KiB", c.MaxFrameSize, c.MaxMessageSize, frameMargin>>10))
 	}
 	if c.FlowControlWindow < 64<<10 || c.FlowControlWindow > 1<<30 {
 		errs = append(errs, fmt.Errorf("FlowControlWindow must be from 64 KiB to 1 GiB, got %d", c.FlowControlWindow))
 	}
-	for name, v := range map[string]time.Duration{
-		"DialTimeout": c.DialTimeout, "HandshakeTimeout": c.HandshakeTimeout, "ReconnectBackoff": c.ReconnectBackoff,
-		"MaxReconnectBackoff": c.MaxReconnectBackoff, "ReconnectTimeout": c.ReconnectTimeout,
-		"KeepaliveInterval": c.KeepaliveInterval, "KeepaliveTimeout": c.KeepaliveTimeout,
-	} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, v))
-		}
-	}
+	errs = append(errs,
+		conf.NotNegative("DialTimeout", c.DialTimeout),
+		conf.NotNegative("HandshakeTimeout", c.HandshakeTimeout),
+		conf.NotNegative("ReconnectBackoff", c.ReconnectBackoff),
+		conf.NotNegative("MaxReconnectBackoff", c.MaxReconnectBackoff),
+		conf.NotNegative("ReconnectTimeout", c.ReconnectTimeout),
+		conf.NotNegative("KeepaliveInterval", c.KeepaliveInterval),
+		conf.NotNegative("KeepaliveTimeout", c.KeepaliveTimeout))
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("remote: invalid config: %w", err)
 	}

@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
+	"github.com/troupehq/troupe/sdk/internal/conf"
 	"github.com/troupehq/troupe/sdk/remote"
 )
 
@@ -68,21 +68,11 @@ type Node struct {
 // down when the test ends.
 func New(t testing.TB, n int, opts Options) *Fixture {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 20 * time.Second
-	}
-	if opts.Remote.ReconnectTimeout == 0 {
-		opts.Remote.ReconnectTimeout = 2 * time.Second
-	}
-	if opts.Remote.ReconnectBackoff == 0 {
-		opts.Remote.ReconnectBackoff = 10 * time.Millisecond
-	}
-	if opts.Remote.MaxReconnectBackoff == 0 {
-		opts.Remote.MaxReconnectBackoff = max(100*time.Millisecond, opts.Remote.ReconnectBackoff)
-	}
+	conf.Default(&opts.Logger, slog.New(slog.DiscardHandler))
+	conf.Default(&opts.Timeout, 20*time.Second)
+	conf.Default(&opts.Remote.ReconnectTimeout, 2*time.Second)
+	conf.Default(&opts.Remote.ReconnectBackoff, 10*time.Millisecond)
+	conf.Default(&opts.Remote.MaxReconnectBackoff, max(100*time.Millisecond, opts.Remote.ReconnectBackoff))
 	f := &Fixture{t: t, opts: opts, Registry: NewRegistry()}
 	t.Cleanup(f.shutdown)
 	for range n {
