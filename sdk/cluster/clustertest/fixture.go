@@ -12,6 +12,7 @@ import (
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/internal/conf"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 	"github.com/troupehq/troupe/sdk/remote"
 )
 
@@ -185,21 +186,8 @@ func (f *Fixture) Kill(n *Node) {
 // address or count. It fails the test after Options.Timeout.
 func (f *Fixture) WaitConverged() {
 	f.t.Helper()
-	deadline := time.Now().Add(f.opts.Timeout)
-	for {
-		diverged := f.diverged()
-		if diverged == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("clustertest: members did not converge within %v: %s", f.opts.Timeout, diverged)
-		}
-		time.Sleep(convergePoll)
-	}
+	testkit.Await(f.t, f.opts.Timeout, "the members to converge", f.diverged)
 }
-
-// convergePoll is how often WaitConverged looks at the topologies.
-const convergePoll = time.Millisecond
 
 // diverged describes the first running node whose topology's members are
 // not the Registry's, or returns "" if there is none.

@@ -1,6 +1,6 @@
 // Package testkit holds what the SDK's tests share: a bounded wait for a
 // condition, a context for a test, a recorder of values and a log capture.
-// Only tests import it.
+// Only tests and test fixtures (cluster/clustertest) import it.
 package testkit
 
 import (
@@ -29,10 +29,26 @@ func Context(t testing.TB) context.Context {
 // within Timeout.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
-	for !cond() {
+	Await(t, Timeout, what, func() string {
+		if cond() {
+			return ""
+		}
+		return "still false"
+	})
+}
+
+// Await polls check until it returns "", failing the test with check's
+// last answer (what is still missing) if that takes longer than timeout.
+func Await(t testing.TB, timeout time.Duration, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := check()
+		if missing == "" {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, missing)
 		}
 		time.Sleep(pollInterval)
 	}
