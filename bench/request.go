@@ -12,6 +12,7 @@ import (
 
 // Latency summarises round-trip times.
 type Latency struct {
+	// Mean, P50 and P99 are over the measured round trips.
 	Mean, P50, P99 time.Duration
 }
 

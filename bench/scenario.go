@@ -12,7 +12,9 @@ import (
 
 // Metric names one figure a scenario reports.
 type Metric struct {
-	Name, Unit     string
+	// Name and Unit label the figure's row in the table.
+	Name, Unit string
+	// HigherIsBetter is true for rates, false for times and sizes.
 	HigherIsBetter bool
 }
 
@@ -20,10 +22,12 @@ type Metric struct {
 // run function returns one figure per metric.
 type Scenario struct {
 	// Key names the scenario on the command line and in benchmark names.
-	Key     string
+	Key string
+	// Metrics are the figures each run reports, in order.
 	Metrics []Metric
-	Troupe  func() ([]float64, error)
-	Proto   func() ([]float64, error)
+	// Troupe and Proto run the workload once on each runtime.
+	Troupe func() ([]float64, error)
+	Proto  func() ([]float64, error)
 	// Floor, if set, runs the same workload on the bare transport, with no
 	// actor runtime (see FloorRemoteRequest): what no runtime can beat.
 	Floor func() ([]float64, error)
@@ -89,11 +93,15 @@ func (s Scenario) sides() []side {
 // Sizes scales every scenario: FullSizes are the shapes of record,
 // QuickSizes are for smoke runs.
 type Sizes struct {
-	Cluster    ClusterConfig
-	Remote     RemoteConfig
-	PingPong   PingPongConfig
-	FanIn      FanInConfig
-	Request    RequestConfig
+	// Cluster, Remote, PingPong, FanIn and Request shape the scenarios of
+	// the same names.
+	Cluster  ClusterConfig
+	Remote   RemoteConfig
+	PingPong PingPongConfig
+	FanIn    FanInConfig
+	Request  RequestConfig
+	// SpawnStop is how many actors the spawn-and-stop scenario spawns;
+	// IdleActors how many the heap-per-actor scenario keeps.
 	SpawnStop  int
 	IdleActors int
 }

@@ -13,7 +13,9 @@ import (
 // protoactor-go, each the median of several interleaved runs, and for the
 // bare transport where the scenario measures it (0 otherwise).
 type Row struct {
-	Name, Unit     string
+	// Name, Unit and HigherIsBetter come from the scenario's Metric.
+	Name, Unit string
+	// Troupe, Proto and Floor are the medians of each side.
 	Troupe, Proto  float64
 	Floor          float64
 	HigherIsBetter bool

@@ -85,9 +85,12 @@ func (h Header) Get(key string) string { return h[key] }
 // attach a header; the receiver sees the inner Message, its Sender and
 // Header. The runtime wraps requests in envelopes itself.
 type Envelope struct {
+	// Message is what the receiver handles.
 	Message any
-	Sender  *PID
-	Header  Header
+	// Sender is who a reply goes to; nil for none.
+	Sender *PID
+	// Header is metadata that travels with the message; nil for none.
+	Header Header
 }
 
 // Unwrap splits a mailbox item into message, sender and header.

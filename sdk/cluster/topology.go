@@ -11,7 +11,10 @@ import (
 // grain has one identity forever; where its activation lives is the
 // cluster's business.
 type ClusterIdentity struct {
-	Kind, ID string
+	// Kind is the registered kind of the grain (no '/').
+	Kind string
+	// ID tells the grain apart from the other grains of its kind.
+	ID string
 }
 
 // String returns "kind/id".
