@@ -54,7 +54,8 @@ type Config struct {
 	// BatchSize caps the messages in one frame. Default 1024.
 	BatchSize int
 	// MaxMessageSize caps one serialized message, its header included,
-	// sent or received. Default 4 MiB.
+	// sent or received; a sender also counts the type name, target id and
+	// sender PID that travel with it. Default 4 MiB.
 	MaxMessageSize int
 	// MaxFrameSize caps one frame (a batch of messages). It must exceed
 	// MaxMessageSize by at least 64 KiB. Default MaxMessageSize + 1 MiB

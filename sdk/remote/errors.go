@@ -13,8 +13,9 @@ var (
 	// ErrUnknownType: no serializer handles the message's type (on the
 	// sender), or the receiver does not know the type name.
 	ErrUnknownType = errors.New("remote: unknown message type")
-	// ErrMessageTooLarge: the serialized message with its header exceeds
-	// MaxMessageSize, of the sender or of the receiver.
+	// ErrMessageTooLarge: the serialized message with its header (and, when
+	// sending, its type name, target id and sender) exceeds MaxMessageSize,
+	// of the sender or of the receiver.
 	ErrMessageTooLarge = errors.New("remote: message too large")
 	// ErrQueueFull: the peer's send queue stayed full for QueueFullTimeout.
 	ErrQueueFull = errors.New("remote: send queue full")

@@ -232,7 +232,7 @@ func TestJSONMessagesRoundTrip(t *testing.T) {
 func TestOversizedMessagesFailOneByOne(t *testing.T) {
 	bcfg := fastConfig()
 	bcfg.MaxMessageSize = 1 << 10 // the receiver's limit, smaller than the sender's
-	err := sendOversized(t, fastConfig(), bcfg, str(strings.Repeat("x", 4<<10)))
+	err := sendOversized(t, fastConfig(), bcfg, "echo", str(strings.Repeat("x", 4<<10)))
 	if !strings.Contains(err.Error(), "google.protobuf.StringValue") {
 		t.Fatalf("error %q does not name the type", err)
 	}
@@ -242,13 +242,21 @@ func TestOversizedHeadersFailOneByOne(t *testing.T) {
 	acfg := fastConfig()
 	acfg.MaxMessageSize = 1 << 10 // frames may hold 1 MiB more
 	// A small payload whose header is larger than a frame.
-	sendOversized(t, acfg, fastConfig(), &actor.Envelope{Message: str("x"), Header: actor.Header{"big": strings.Repeat("h", 2<<20)}})
+	sendOversized(t, acfg, fastConfig(), "echo", &actor.Envelope{Message: str("x"), Header: actor.Header{"big": strings.Repeat("h", 2<<20)}})
+}
+
+func TestOversizedTargetIDsFailOneByOne(t *testing.T) {
+	acfg := fastConfig()
+	acfg.MaxMessageSize = 1 << 10 // frames may hold 1 MiB more
+	// A small message to an actor whose id is larger than a frame: the id
+	// travels in the frame's table and counts like the payload.
+	sendOversized(t, acfg, fastConfig(), strings.Repeat("i", 2<<20), str("x"))
 }
 
 // sendOversized connects a node of acfg to an echo actor on a node of
-// bcfg, then requests msg, which must fail with ErrMessageTooLarge (the
-// error is returned) and leave the connection up.
-func sendOversized(t *testing.T, acfg, bcfg Config, msg any) error {
+// bcfg, then requests msg of the actor id there, which must fail with
+// ErrMessageTooLarge (the error is returned) and leave the connection up.
+func sendOversized(t *testing.T, acfg, bcfg Config, id string, msg any) error {
 	t.Helper()
 	metrics := &countingMetrics{}
 	acfg.Metrics = metrics
@@ -263,9 +271,9 @@ func sendOversized(t *testing.T, acfg, bcfg Config, msg any) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	_, err := a.sys.Request(ctx, far, msg)
+	_, err := a.sys.Request(ctx, actor.NewPID(b.r.Address(), id), msg)
 	if !errors.Is(err, ErrMessageTooLarge) {
-		t.Fatalf("oversized: err = %v", err)
+		t.Fatalf("oversized: err = %.300v", err) // the id may be megabytes long
 	}
 	if _, err := a.sys.Request(testkit.Context(t), far, str("small again")); err != nil {
 		t.Fatalf("after an oversized message: %v", err)

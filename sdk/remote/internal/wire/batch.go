@@ -114,8 +114,9 @@ func (e *BatchEncoder) Count() int { return e.count }
 func (e *BatchEncoder) Size() int { return len(e.buf) }
 
 // Add appends one message whose payload w writes from msg. If it fails (the
-// serializer's error, or a payload and header together over maxPayload
-// bytes), the batch is left as it was before the call.
+// serializer's error, or a payload over maxPayload bytes together with what
+// travels around it: header, type name, target id and sender), the batch is
+// left as it was before the call.
 func (e *BatchEncoder) Add(env *Envelope, w PayloadWriter, msg any, maxPayload int) error {
 	mark, count := len(e.buf), e.count
 	types, targets, senders := len(e.types), len(e.targets), len(e.senders)
@@ -180,11 +181,13 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	if err != nil {
 		return err
 	}
-	// The header counts against the limit too: it travels in the frame, and
-	// the frame's margin over the limit is not made to hold it.
+	// What travels around the payload counts against the limit too: the
+	// header, and the type name and PIDs the frame's tables may take in.
+	// The frame's margin over the limit is made for envelope fields only.
 	header := headerSize(env.Header)
-	if size >= 0 && size+header > maxPayload {
-		return tooLarge(size, header, maxPayload)
+	around := header + len(env.TypeName) + len(env.TargetID) + len(env.Sender.Address) + len(env.Sender.ID)
+	if size >= 0 && size+around > maxPayload {
+		return tooLarge(size, around, maxPayload)
 	}
 	e.buf = protowire.AppendTag(e.buf, batchEnvelopes, protowire.BytesType)
 	var envLenAt int
@@ -236,8 +239,8 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	}
 	e.buf = out
 	n := len(e.buf) - start
-	if n+header > maxPayload {
-		return tooLarge(n, header, maxPayload)
+	if n+around > maxPayload {
+		return tooLarge(n, around, maxPayload)
 	}
 	putPadded(e.buf[payLenAt:], uint64(n))
 	putPadded(e.buf[envLenAt:], uint64(len(e.buf)-envStart))
@@ -337,12 +340,13 @@ func headerSize(h map[string]string) int {
 	return n
 }
 
-// tooLarge is the error of a message over the limit.
-func tooLarge(payload, header, limit int) error {
-	if header == 0 {
+// tooLarge is the error of a message over the limit; around is what
+// travels with the payload.
+func tooLarge(payload, around, limit int) error {
+	if around == 0 {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, payload, limit)
 	}
-	return fmt.Errorf("%w: %d bytes and a header of %d, limit %d", ErrMessageTooLarge, payload, header, limit)
+	return fmt.Errorf("%w: %d bytes and %d of header, type name and PIDs, limit %d", ErrMessageTooLarge, payload, around, limit)
 }
 
 // putPadded writes v as a varint of exactly paddedLen bytes.

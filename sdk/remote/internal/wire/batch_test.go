@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -200,6 +201,14 @@ func TestFailedAddLeavesTheBatchIntact(t *testing.T) {
 		}
 	}
 	bad.Header = nil
+	// So do the type name and PIDs, which the frame's tables take in.
+	long := bad
+	long.TargetID = strings.Repeat("t", 95)
+	for _, sized := range []bool{true, false} {
+		if err := e.Add(&long, rawWriter{sized: sized}, make([]byte, 10), 100); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("add to a long target id (sized %v): %v", sized, err)
+		}
+	}
 	if got := e.Frame(); !slices.Equal(got, before) || e.Count() != 1 {
 		t.Fatalf("failed adds changed the batch")
 	}
