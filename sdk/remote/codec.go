@@ -2,6 +2,7 @@ package remote
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -30,6 +31,12 @@ func (frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 		// gRPC writes the buffer after SendMsg returns, and the encoder
 		// reuses its own for the next batch: hand over a pooled copy, which
 		// gRPC returns to the pool once written.
+		if mem.IsBelowBufferPoolingThreshold(len(m.data)) {
+			// gRPC does not pool buffers this small: a pooled one would
+			// never go back, and the pool would allocate a bigger one
+			// every time.
+			return mem.BufferSlice{mem.SliceBuffer(slices.Clone(m.data))}, nil
+		}
 		pool := mem.DefaultBufferPool()
 		buf := pool.Get(len(m.data))
 		copy(*buf, m.data)
