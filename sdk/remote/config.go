@@ -39,8 +39,10 @@ type Config struct {
 	// ClusterName is exchanged in the handshake: systems of different
 	// clusters refuse each other. Default "troupe".
 	ClusterName string
-	// MemberID identifies this system in handshakes and logs. Default: 16
-	// random hex characters.
+	// MemberID identifies this system in handshakes and logs: one id per
+	// process lifetime. A peer that reconnects under another id is taken
+	// for a restarted process, and watchers of actors at its address get
+	// Terminated with AddressTerminated. Default: 16 random hex characters.
 	MemberID string
 
 	// SendQueueSize bounds the messages queued for one peer (rounded up to

@@ -53,8 +53,12 @@
 // refuses us, or says it is leaving, its endpoint terminates: queued
 // messages go to dead letters, EndpointTerminated is published on the event
 // stream, and every local watcher of the peer's actors receives Terminated
-// with reason AddressTerminated. Keepalive pings (KeepaliveInterval,
-// KeepaliveTimeout) detect connections that died silently.
+// with reason AddressTerminated. A peer that comes back within
+// ReconnectTimeout keeps its endpoint; if it comes back as another process
+// (another MemberID in the handshake), the actors watched there died with
+// the old one, and their watchers receive AddressTerminated all the same.
+// Keepalive pings (KeepaliveInterval, KeepaliveTimeout) detect connections
+// that died silently.
 //
 // # Security
 //

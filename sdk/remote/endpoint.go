@@ -42,6 +42,7 @@ type peer struct {
 
 	mu      sync.Mutex
 	watches map[string]map[watcherKey]*actor.PID // remote watchee id → local watchers
+	member  string                               // the member id of the last connection's peer
 }
 
 type watcherKey struct{ address, id string }
@@ -117,6 +118,22 @@ func (p *peer) removeWatch(watchee string, watcher *actor.PID) {
 		if len(set) == 0 {
 			delete(p.watches, watchee)
 		}
+	}
+}
+
+// connected notes the member id of the peer a connection reached. Another
+// id than the last connection's means the peer restarted at the same
+// address: the actors watched there are gone with the old process, so
+// their watchers learn it as when the endpoint terminates, although
+// messages flow on to the new process.
+func (p *peer) connected(member string) {
+	p.mu.Lock()
+	last := p.member
+	p.member = member
+	p.mu.Unlock()
+	if last != "" && last != member {
+		p.r.logger.Info("remote: peer restarted", "peer", p.address, "member", member, "previous", last)
+		p.addressTerminated()
 	}
 }
 
@@ -301,6 +318,7 @@ func (ep *endpoint) connectLoop() error {
 				ep.r.logger.Info("remote: reconnected", "peer", ep.peer.address)
 			}
 			connected = true
+			ep.peer.connected(c.memberID)
 			err = ep.pump(c)
 			c.close()
 			if err == nil || isPermanent(err) {
@@ -360,7 +378,8 @@ func isPermanent(err error) bool {
 // conn is one established stream the endpoint writes its batches on:
 // one it dialed, or one the peer dialed to us (see inbound.link).
 type conn struct {
-	maxFrame, maxMsg int // the peer's limits for what we send
+	memberID         string // the peer's, from the handshake
+	maxFrame, maxMsg int    // the peer's limits for what we send
 	// send writes a batch frame; goodbye says we are leaving, after a
 	// flush.
 	send    func(*frame) error
@@ -449,7 +468,7 @@ func (ep *endpoint) dial() (*conn, error) {
 		close(ended)
 	}()
 	return &conn{
-		maxFrame: maxFrame, maxMsg: maxMsg,
+		memberID: w.GetMemberId(), maxFrame: maxFrame, maxMsg: maxMsg,
 		send: func(f *frame) error { return stream.SendMsg(f) },
 		goodbye: func() error {
 			bye := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{

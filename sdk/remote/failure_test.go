@@ -115,6 +115,20 @@ func TestReconnectAfterThePeerReturns(t *testing.T) {
 	if _, err := a.sys.Request(testkit.Context(t), far, str("before")); err != nil {
 		t.Fatal(err)
 	}
+	got := &testkit.Recorder[*actor.Terminated]{}
+	watching := make(chan struct{})
+	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(far)
+			c.Request(far, str("sync")) // the Watch has arrived when the answer does
+		case *wrapperspb.StringValue:
+			close(watching)
+		case *actor.Terminated:
+			got.Add(m)
+		}
+	}))
+	<-watching
 	peer.kill()
 	startPeerProcess(t, addr)
 	// The endpoint reconnects by itself; a request may be lost with the old
@@ -130,6 +144,14 @@ func TestReconnectAfterThePeerReturns(t *testing.T) {
 	}
 	if metrics.terminated.Load() != 0 {
 		t.Fatalf("the endpoint terminated although the peer came back within ReconnectTimeout")
+	}
+	// The echo the watcher watched died with the old process: the new
+	// process (another member id) has an echo of its own.
+	if term := got.WaitLen(t, 1)[0]; term.Reason != actor.ReasonAddressTerminated || !term.Who.Equal(far) {
+		t.Fatalf("watcher got %v, want AddressTerminated for %v", term, far)
+	}
+	if !a.logs.Contains("peer restarted", "peer="+addr) {
+		t.Fatal("the restart was not logged")
 	}
 	if metrics.sent.Load() == 0 || metrics.messagesSent.Load() < 2 || metrics.depth.Load() == 0 {
 		t.Fatalf("metrics: %d batches, %d messages sent, %d depth reports", metrics.sent.Load(), metrics.messagesSent.Load(), metrics.depth.Load())

@@ -48,7 +48,9 @@ type inbound struct {
 	*receiver
 	stream grpc.ServerStream
 
-	// The dialer's limits for what we send back, from its Hello.
+	// The dialer's member id, and its limits for what we send back, from
+	// its Hello.
+	memberID         string
 	maxFrame, maxMsg int
 
 	sendMu  sync.Mutex // serializes writes, and guards:
@@ -67,6 +69,7 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 	}
 	in := &inbound{
 		receiver: newReceiver(r, hello.GetAddress()), stream: stream, done: make(chan struct{}),
+		memberID: hello.GetMemberId(),
 		maxFrame: min(r.cfg.MaxFrameSize, int(hello.GetMaxFrameSize())),
 		maxMsg:   min(r.cfg.MaxMessageSize, int(hello.GetMaxMessageSize())),
 	}
@@ -207,7 +210,7 @@ func (in *inbound) claim() bool {
 // link returns the claimed stream as an endpoint's connection.
 func (in *inbound) link() *conn {
 	return &conn{
-		maxFrame: in.maxFrame, maxMsg: in.maxMsg,
+		memberID: in.memberID, maxFrame: in.maxFrame, maxMsg: in.maxMsg,
 		send: func(f *frame) error { return in.send(f) },
 		goodbye: func() error {
 			in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
