@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/wrapperspb"
-
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
@@ -25,20 +23,7 @@ func TestPeerProcessKilledMidStream(t *testing.T) {
 	terminated := &testkit.Recorder[*EndpointTerminated]{}
 	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.Add(e) })
 	defer sub.Unsubscribe()
-	got := &testkit.Recorder[*actor.Terminated]{}
-	synced := make(chan struct{})
-	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		switch m := c.Message().(type) {
-		case *actor.Started:
-			c.Watch(far)
-			c.Request(far, str("sync"))
-		case *wrapperspb.StringValue:
-			close(synced)
-		case *actor.Terminated:
-			got.Add(m)
-		}
-	}))
-	<-synced
+	got := watchRemote(a.sys, far, far)
 
 	// A stream of messages is in flight when the process dies.
 	stop := make(chan struct{})
@@ -115,20 +100,7 @@ func TestReconnectAfterThePeerReturns(t *testing.T) {
 	if _, err := a.sys.Request(testkit.Context(t), far, str("before")); err != nil {
 		t.Fatal(err)
 	}
-	got := &testkit.Recorder[*actor.Terminated]{}
-	watching := make(chan struct{})
-	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		switch m := c.Message().(type) {
-		case *actor.Started:
-			c.Watch(far)
-			c.Request(far, str("sync")) // the Watch has arrived when the answer does
-		case *wrapperspb.StringValue:
-			close(watching)
-		case *actor.Terminated:
-			got.Add(m)
-		}
-	}))
-	<-watching
+	got := watchRemote(a.sys, far, far)
 	peer.kill()
 	startPeerProcess(t, addr)
 	// The endpoint reconnects by itself; a request may be lost with the old

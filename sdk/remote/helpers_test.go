@@ -87,3 +87,25 @@ func echo(c actor.Context) {
 }
 
 func str(s string) *wrapperspb.StringValue { return wrapperspb.String(s) }
+
+// watchRemote spawns on sys an actor that watches far and records the
+// Terminated it receives. It returns once the Watch is in place: a request
+// to sync, at far's address, goes after the Watch on the same stream, and
+// its answer (a reply or a dead-letter response) comes back after.
+func watchRemote(sys *actor.System, far, sync *actor.PID) *testkit.Recorder[*actor.Terminated] {
+	got := &testkit.Recorder[*actor.Terminated]{}
+	ready := make(chan struct{})
+	sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(far)
+			c.Request(sync, str("sync"))
+		case *wrapperspb.StringValue, *actor.DeadLetterResponse:
+			close(ready) // the answer to sync
+		case *actor.Terminated:
+			got.Add(m)
+		}
+	}))
+	<-ready
+	return got
+}

@@ -315,22 +315,7 @@ func TestRemoteWatchSeesStopAndTerminationReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	far := actor.NewPID(b.r.Address(), target.Id)
-	got := &testkit.Recorder[*actor.Terminated]{}
-	ready := make(chan struct{})
-	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		switch m := c.Message().(type) {
-		case *actor.Started:
-			c.Watch(far)
-			// Arrives after the Watch (same stream) and comes back as a dead
-			// letter: then the Watch is in place.
-			c.Request(actor.NewPID(b.r.Address(), "nobody"), str("sync"))
-		case *actor.DeadLetterResponse:
-			close(ready)
-		case *actor.Terminated:
-			got.Add(m)
-		}
-	}))
-	<-ready
+	got := watchRemote(a.sys, far, actor.NewPID(b.r.Address(), "nobody"))
 	if err := b.sys.StopAndWait(testkit.Context(t), target); err != nil {
 		t.Fatal(err)
 	}
