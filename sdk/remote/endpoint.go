@@ -121,12 +121,12 @@ func (p *peer) removeWatch(watchee string, watcher *actor.PID) {
 	}
 }
 
-// connected notes the member id of the peer a connection reached. Another
+// sawMember notes the member id of the peer a connection reached. Another
 // id than the last connection's means the peer restarted at the same
 // address: the actors watched there are gone with the old process, so
 // their watchers learn it as when the endpoint terminates, although
 // messages flow on to the new process.
-func (p *peer) connected(member string) {
+func (p *peer) sawMember(member string) {
 	p.mu.Lock()
 	last := p.member
 	p.member = member
@@ -318,7 +318,7 @@ func (ep *endpoint) connectLoop() error {
 				ep.r.logger.Info("remote: reconnected", "peer", ep.peer.address)
 			}
 			connected = true
-			ep.peer.connected(c.memberID)
+			ep.peer.sawMember(c.memberID)
 			err = ep.pump(c)
 			c.close()
 			if err == nil || isPermanent(err) {

@@ -160,8 +160,10 @@ func (rc *receiver) deliver(b *wire.Batch, m *wire.Message) {
 	}
 	var msg any
 	var err error
-	// The header counts, as on the sender (which counts its encoding: a
-	// little more than the bare strings counted here).
+	// The header counts, as on the sender, which counts a little more: the
+	// header's encoding rather than its bare strings, and the type name and
+	// PIDs too. So what a sender lets through, a receiver of the same limit
+	// accepts.
 	size := len(m.Payload)
 	for _, s := range m.Header {
 		size += len(s)
