@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +254,43 @@ func TestForwardKeepsSenderAndHeader(t *testing.T) {
 	}
 	if reply != "t-1" {
 		t.Fatalf("reply = %v, want the header value forwarded with the sender", reply)
+	}
+}
+
+// A user may give a process a name that looks generated, "$5" or a
+// future's "$~5": the system's own names then skip the taken ones, and no
+// spawn or request fails for it.
+func TestGeneratedIDsSkipNamesTakenByUsers(t *testing.T) {
+	sys := newSystem(t)
+	props := PropsFromFunc(echo)
+	taken := map[string]bool{}
+	for n := range uint64(64) {
+		for _, prefix := range []string{"$", FutureIDPrefix} {
+			id := prefix + strconv.FormatUint(n, 36)
+			if _, err := sys.SpawnNamed(props, id); err != nil {
+				t.Fatal(err)
+			}
+			taken[id] = true
+		}
+	}
+	pid := sys.Spawn(props)
+	if pid == nil || taken[pid.Id] {
+		t.Fatalf("Spawn = %v, want a PID with an id not taken", pid)
+	}
+	if named, err := sys.SpawnNamed(props, ""); err != nil || taken[named.Id] || named.Id == "" || named.Id == pid.Id {
+		t.Fatalf(`SpawnNamed(props, "") = %v, %v; want a fresh generated id`, named, err)
+	}
+	for i := range 64 {
+		f := sys.RequestFuture(pid, &ping{n: i}, -1)
+		if id := f.PID().Id; taken[id] || !IsFutureID(id) {
+			t.Fatalf("future id %q: taken already, or not a future's", id)
+		}
+		if reply, err := f.Result(); err != nil || reply.(*pong).n != i {
+			t.Fatalf("reply = %v, %v", reply, err)
+		}
+		if id := sys.Registry().NextID(); IsFutureID(id) {
+			t.Fatalf("NextID = %q, which looks like a future's", id)
+		}
 	}
 }
 

@@ -72,7 +72,8 @@ type Context interface {
 	// middleware refused); messages to a nil PID go to dead letters.
 	Spawn(props *Props) *PID
 	// SpawnNamed starts a child actor; its id is this actor's id, "/" and
-	// name. It fails with ErrNameExists if the name is in use.
+	// name, or a generated name if name is empty. It fails with
+	// ErrNameExists if the name is in use.
 	SpawnNamed(props *Props, name string) (*PID, error)
 	// Children returns the PIDs of the live children.
 	Children() []*PID
@@ -268,7 +269,7 @@ func (c *actorContext) ReenterAfter(f *Future, cont func(result any, err error))
 }
 
 func (c *actorContext) Spawn(props *Props) *PID {
-	pid, err := c.SpawnNamed(props, c.handle.sys.registry.NextID())
+	pid, err := c.SpawnNamed(props, "")
 	if err != nil {
 		c.Logger().Error("actor: spawn failed", "error", err)
 		return nil
@@ -277,6 +278,9 @@ func (c *actorContext) Spawn(props *Props) *PID {
 }
 
 func (c *actorContext) SpawnNamed(props *Props, name string) (*PID, error) {
+	if name == "" {
+		return freshID(c.handle.sys.registry.NextID, func(id string) (*PID, error) { return c.SpawnNamed(props, id) })
+	}
 	if c.state >= stateStopping {
 		// It would outlive us: our children have been told to stop.
 		return nil, fmt.Errorf("%w: %s cannot spawn %q while stopping", ErrActorStopped, c.self.Id, name)

@@ -36,6 +36,14 @@
 // reply arrive as a message and Context.ReenterAfter continues on the
 // actor's goroutine once a future completes, without blocking the actor.
 //
+// # Names
+//
+// Spawn, and SpawnNamed with an empty name, give an actor a generated id:
+// "$" and base-36 digits. A future's id starts with FutureIDPrefix ("$~")
+// instead, so that a remote, which sees each future's id once, caches
+// nothing about it. A user may name an actor as the system would; generated
+// ids then skip the names taken.
+//
 // # Supervision
 //
 // A panic in Receive is recovered: the actor is suspended and its parent's

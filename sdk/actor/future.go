@@ -31,11 +31,11 @@ type Future struct {
 func (s *System) newFuture(timeout time.Duration) *Future {
 	f := &Future{done: make(chan struct{})}
 	f.handle = procHandle{p: f, sys: s}
-	pid, err := s.registry.add(s.registry.NextID(), &f.handle)
-	if err != nil { // ids from NextID are unique; this would be a bug
-		panic(err)
-	}
-	f.pid = pid
+	r := s.registry
+	// add fails only when the id is taken: freshID takes the next.
+	f.pid, _ = freshID(func() string { return r.nextID(FutureIDPrefix) }, func(id string) (*PID, error) {
+		return r.add(id, &f.handle)
+	})
 	if timeout == 0 {
 		timeout = s.cfg.RequestTimeout
 	}

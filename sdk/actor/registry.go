@@ -1,9 +1,11 @@
 package actor
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -72,11 +74,34 @@ func (r *Registry) RegisterResolver(res AddressResolver) {
 	r.resolvers.Store(&list)
 }
 
-// NextID returns a fresh process id, unique within this system.
-func (r *Registry) NextID() string {
-	var b [16]byte // "$" and up to 13 base-36 digits
-	b[0] = '$'
-	return string(strconv.AppendUint(b[:1], r.seq.Add(1), 36))
+// NextID returns a fresh process id: "$" and base-36 digits, never the
+// same twice in this system. A name given to SpawnNamed may take it first;
+// the system's own spawns then retry with the next (see freshID).
+func (r *Registry) NextID() string { return r.nextID("$") }
+
+// FutureIDPrefix starts the id of every future, and of no other id that
+// NextID makes ('~' is not a base-36 digit). A future takes one reply and
+// is gone: a remote caches nothing about the ids that start so.
+const FutureIDPrefix = "$~"
+
+// IsFutureID reports whether id starts as a future's id does.
+func IsFutureID(id string) bool { return strings.HasPrefix(id, FutureIDPrefix) }
+
+func (r *Registry) nextID(prefix string) string {
+	var b [16]byte // prefix and up to 13 base-36 digits
+	return string(strconv.AppendUint(append(b[:0], prefix...), r.seq.Add(1), 36))
+}
+
+// freshID calls add with generated ids (made by next) until one is not
+// taken: a user may have given a process a name that looks generated.
+// Each try takes a new number, so it ends.
+func freshID(next func() string, add func(id string) (*PID, error)) (*PID, error) {
+	for {
+		pid, err := add(next())
+		if !errors.Is(err, ErrNameExists) {
+			return pid, err
+		}
+	}
 }
 
 func (r *Registry) shard(id string) *registryShard {

@@ -75,7 +75,7 @@ func (s *System) Config() Config { return s.cfg }
 // logs why, if the spawn fails (the system is shutting down, or a spawn
 // middleware refused); messages to a nil PID go to dead letters.
 func (s *System) Spawn(props *Props) *PID {
-	pid, err := s.SpawnNamed(props, s.registry.NextID())
+	pid, err := s.SpawnNamed(props, "")
 	if err != nil {
 		s.logger.Error("actor: spawn failed", "error", err)
 		return nil
@@ -83,10 +83,13 @@ func (s *System) Spawn(props *Props) *PID {
 	return pid
 }
 
-// SpawnNamed starts a top-level actor with the given name as its id. It
-// fails with ErrNameExists if the name is in use and ErrSystemShutdown once
-// Shutdown has begun.
+// SpawnNamed starts a top-level actor with the given name as its id, or a
+// generated one if name is empty. It fails with ErrNameExists if the name
+// is in use and ErrSystemShutdown once Shutdown has begun.
 func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
+	if name == "" {
+		return freshID(s.registry.NextID, func(id string) (*PID, error) { return s.spawn(props, id, nil) })
+	}
 	return s.spawn(props, name, nil)
 }
 

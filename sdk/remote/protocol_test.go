@@ -194,3 +194,54 @@ func TestHandshakeIsEnforced(t *testing.T) {
 		t.Fatalf("future version: %v", d)
 	}
 }
+
+// A future's id is seen once: as a request's sender, then as its reply's
+// target. The receiver caches no PID for it (a stream of requests would
+// fill and empty its caches for nothing), yet delivers to it and from it
+// as to any other process.
+func TestReceiverCachesNoFutureIDs(t *testing.T) {
+	b := startNode(t, fastConfig())
+	var senders testkit.Recorder[*actor.PID]
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+			senders.Add(c.Sender())
+		}
+	}), "sink"); err != nil {
+		t.Fatal(err)
+	}
+	// A request on its way back: its target is a future here.
+	f := b.sys.RequestFuture(actor.NewPID("elsewhere:1", "nobody"), str("ask"), -1)
+	defer f.Fail(errors.New("test over"))
+	if !actor.IsFutureID(f.PID().Id) {
+		t.Fatalf("future id %q lacks the prefix %q", f.PID().Id, actor.FutureIDPrefix)
+	}
+	requester := &actor.PID{Address: "peer:1", Id: actor.FutureIDPrefix + "42"}
+	enc := wire.NewBatchEncoder()
+	ser := newEntry(ProtoSerializer{})
+	for _, env := range []wire.Envelope{
+		{TargetID: "sink", Sender: wire.Sender{Address: requester.Address, ID: requester.Id}},
+		{TargetID: f.PID().Id},
+	} {
+		env.TypeName, env.SerializerID = "google.protobuf.StringValue", ProtoSerializerID
+		if err := enc.Add(&env, ser, str("x"), 1<<30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := newReceiver(b.r, "peer:1")
+	if ctl, err := rc.dec.Decode(enc.Frame(), wire.NewRequest); err != nil || ctl != nil {
+		t.Fatalf("decode: %v, %v", ctl, err)
+	}
+	rc.deliverBatch(len(enc.Frame()))
+	if got, err := f.Result(); err != nil || got.(*wrapperspb.StringValue).GetValue() != "x" {
+		t.Fatalf("the future got %v, %v", got, err)
+	}
+	if got := senders.WaitLen(t, 1)[0]; !got.Equal(requester) {
+		t.Fatalf("sink's sender = %v, want %v", got, requester)
+	}
+	if _, ok := rc.targets["sink"]; !ok || len(rc.targets) != 1 {
+		t.Fatalf("target cache = %v, want sink alone", rc.targets)
+	}
+	if len(rc.senders) != 0 {
+		t.Fatalf("sender cache = %v, want empty", rc.senders)
+	}
+}

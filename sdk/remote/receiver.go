@@ -203,8 +203,12 @@ func (rc *receiver) deliver(b *wire.Batch, m *wire.Message) {
 	r.sys.Send(target, item)
 }
 
-// targetPID returns a cached PID for a local actor id.
+// targetPID returns a cached PID for a local actor id. A future's is not
+// cached: a future takes one reply.
 func (rc *receiver) targetPID(id string) *actor.PID {
+	if actor.IsFutureID(id) {
+		return actor.NewPID(rc.r.address, id)
+	}
 	if pid, ok := rc.targets[id]; ok {
 		return pid
 	}
@@ -216,8 +220,12 @@ func (rc *receiver) targetPID(id string) *actor.PID {
 	return pid
 }
 
-// senderPID returns a cached PID for a sender.
+// senderPID returns a cached PID for a sender; not for a future, which
+// sends one request.
 func (rc *receiver) senderPID(s wire.Sender) *actor.PID {
+	if actor.IsFutureID(s.ID) {
+		return actor.NewPID(s.Address, s.ID)
+	}
 	if pid, ok := rc.senders[s]; ok {
 		return pid
 	}

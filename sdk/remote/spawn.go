@@ -49,10 +49,7 @@ func (r *Remote) spawnLocal(kind, name string) (*actor.PID, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 	}
-	if name == "" {
-		name = r.sys.Registry().NextID()
-	}
-	return r.sys.SpawnNamed(props, name)
+	return r.sys.SpawnNamed(props, name) // a generated name if empty
 }
 
 // activate is the activator actor: it serves SpawnRequests from peers.

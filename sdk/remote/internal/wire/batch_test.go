@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/troupehq/troupe/sdk/actor"
 )
 
 // rawWriter writes a []byte payload as is; sized says whether it announces
@@ -366,4 +368,29 @@ func decodeResponse(d *Decoder, frame []byte) (*ConnectResponse, error) {
 	m, err := d.Decode(frame, NewResponse)
 	resp, _ := m.(*ConnectResponse)
 	return resp, err
+}
+
+// The decoder interns type names and ids, which recur, but not futures'
+// ids, which it sees once each: they would only churn its table.
+func TestDecoderInternsNoFutureIDs(t *testing.T) {
+	e := NewBatchEncoder()
+	for _, env := range []Envelope{
+		{TypeName: "a.A", TargetID: "actor", Sender: Sender{Address: "peer:1", ID: actor.FutureIDPrefix + "1"}},
+		{TypeName: "a.A", TargetID: actor.FutureIDPrefix + "2"},
+	} {
+		if err := e.Add(&env, rawWriter{sized: true}, []byte("x"), 1<<10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := NewDecoder()
+	if _, err := decodeRequest(d, e.Frame()); err != nil {
+		t.Fatal(err)
+	}
+	b := d.Batch
+	if got := []string{b.TargetIDs[0], b.TargetIDs[1], b.Senders[0].ID}; !slices.Equal(got, []string{"actor", actor.FutureIDPrefix + "2", actor.FutureIDPrefix + "1"}) {
+		t.Fatalf("decoded ids %q", got)
+	}
+	if got := slices.Sorted(maps.Keys(d.intern)); !slices.Equal(got, []string{"a.A", "actor", "peer:1"}) {
+		t.Fatalf("interned %q, want the type name, the actor's id and the address", got)
+	}
 }

@@ -1,10 +1,13 @@
 package wire
 
 import (
+	"bytes"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/troupehq/troupe/sdk/actor"
 )
 
 // Batch is a decoded MessageBatch. Its slices are reused by the decoder's
@@ -100,6 +103,19 @@ func malformed(what string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
 }
 
+// futureIDPrefix is actor.FutureIDPrefix as bytes.
+var futureIDPrefix = []byte(actor.FutureIDPrefix)
+
+// id returns a process id: interned like str, unless it is a future's,
+// which is seen once (a request's sender, then its reply's target).
+func (d *Decoder) id(b []byte) string {
+	if bytes.HasPrefix(b, futureIDPrefix) {
+		return string(b)
+	}
+	return d.str(b)
+}
+
+// str returns b as a string, from the decoder's table when it is there.
 func (d *Decoder) str(b []byte) string {
 	if s, ok := d.intern[string(b)]; ok {
 		return s
@@ -184,7 +200,7 @@ func (d *Decoder) decodeBatch(b []byte) error {
 		case batchTypeNames:
 			bt.TypeNames = append(bt.TypeNames, d.str(v))
 		case batchTargetIDs:
-			bt.TargetIDs = append(bt.TargetIDs, d.str(v))
+			bt.TargetIDs = append(bt.TargetIDs, d.id(v))
 		case batchSenders:
 			var s Sender
 			if err := fields(v, "sender", func(num protowire.Number, _ uint64, v []byte, isBytes bool) error {
@@ -192,7 +208,7 @@ func (d *Decoder) decodeBatch(b []byte) error {
 				case isBytes && num == pidAddress:
 					s.Address = d.str(v)
 				case isBytes && num == pidID:
-					s.ID = d.str(v)
+					s.ID = d.id(v)
 				}
 				return nil
 			}); err != nil {
