@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -88,4 +90,23 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// With TROUPE_BENCH_TRACE set, a latency scenario leaves an execution
+// trace of each of its processes.
+func TestLatencyScenarioWritesTraces(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(traceEnv, dir)
+	if _, err := TroupeRemoteRequest(RemoteConfig{Requests: 20, Warmup: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"remote-request-troupe.trace", "node2-troupe.trace"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte("go 1.")) {
+			t.Fatalf("%s does not start as an execution trace: %.20q", name, b)
+		}
+	}
 }

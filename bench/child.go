@@ -112,7 +112,15 @@ func runChild(role string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return run()
+	stop, err := startTrace(role)
+	if err != nil {
+		return err
+	}
+	if err := run(); err != nil {
+		_ = stop()
+		return err
+	}
+	return stop()
 }
 
 // selfCommand returns a command that runs the benchmark binary itself as a

@@ -152,7 +152,7 @@ func TroupeClusterRequest(cfg ClusterConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	ping := &benchpb.Ping{}
-	return sampleLatency(cfg.Warmup, cfg.Requests, func() error {
+	return sampleLatency("cluster-request/troupe", cfg.Warmup, cfg.Requests, func() error {
 		return troupeGrainRequest(caller.c, id, ping)
 	})
 }

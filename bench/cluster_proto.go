@@ -58,7 +58,7 @@ func ProtoClusterRequest(cfg ClusterConfig) (lat Latency, err error) {
 		return Latency{}, err
 	}
 	ping := &benchpb.Ping{}
-	return sampleLatency(cfg.Warmup, cfg.Requests, func() error { return protoGrainRequest(c0, id, ping) })
+	return sampleLatency("cluster-request/protoactor", cfg.Warmup, cfg.Requests, func() error { return protoGrainRequest(c0, id, ping) })
 }
 
 // ProtoClusterActivations measures how long member 0 of a protoactor-go

@@ -69,8 +69,9 @@ func startFloorServer() (string, func(), error) {
 	return l.Addr().String(), s.Stop, nil
 }
 
-// floorLatency measures sequential round trips to the echo at address.
-func floorLatency(address string, warmup, requests int) (Latency, error) {
+// floorLatency measures sequential round trips to the echo at address;
+// name is the scenario's key and side, for sampleLatency.
+func floorLatency(name, address string, warmup, requests int) (Latency, error) {
 	cc, err := grpc.NewClient("passthrough:///"+address,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithInitialWindowSize(floorWindow), grpc.WithInitialConnWindowSize(floorWindow),
@@ -87,7 +88,7 @@ func floorLatency(address string, warmup, requests int) (Latency, error) {
 	}
 	out := make([]byte, floorFrameSize)
 	var in []byte
-	return sampleLatency(warmup, requests, func() error {
+	return sampleLatency(name, warmup, requests, func() error {
 		if err := stream.SendMsg(&out); err != nil {
 			return err
 		}
@@ -121,7 +122,7 @@ func FloorRemoteRequest(cfg RemoteConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	defer n2.stop()
-	return floorLatency(n2.address, cfg.Warmup, cfg.Requests)
+	return floorLatency("remote-request/grpc", n2.address, cfg.Warmup, cfg.Requests)
 }
 
 // FloorClusterRequest is the floor of the grain request scenario: round
@@ -132,5 +133,5 @@ func FloorClusterRequest(cfg ClusterConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	defer stop()
-	return floorLatency(address, cfg.Warmup, cfg.Requests)
+	return floorLatency("cluster-request/grpc", address, cfg.Warmup, cfg.Requests)
 }

@@ -309,7 +309,7 @@ func TroupeRemoteRequest(cfg RemoteConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	defer stop()
-	return sampleLatency(cfg.Warmup, cfg.Requests, troupeRequest(sys, echo, &benchpb.Ping{}))
+	return sampleLatency("remote-request/troupe", cfg.Warmup, cfg.Requests, troupeRequest(sys, echo, &benchpb.Ping{}))
 }
 
 // ProtoRemoteRequest is the same on protoactor-go.
@@ -324,5 +324,5 @@ func ProtoRemoteRequest(cfg RemoteConfig) (Latency, error) {
 		return Latency{}, err
 	}
 	defer r.Shutdown(true)
-	return sampleLatency(cfg.Warmup, cfg.Requests, protoRequest(sys.Root, echo, &benchpb.Ping{}))
+	return sampleLatency("remote-request/protoactor", cfg.Warmup, cfg.Requests, protoRequest(sys.Root, echo, &benchpb.Ping{}))
 }

@@ -61,16 +61,34 @@ func withRequestTimeout(call func(ctx context.Context) error) error {
 
 // sampleLatency makes warmup+requests sequential calls, stopping at the
 // first failure, and summarizes the round-trip times of the last requests.
-func sampleLatency(warmup, requests int, call func() error) (Latency, error) {
+// With TROUPE_BENCH_TRACE set, the measured requests are traced (see
+// startTrace): name, a scenario key and side, names the trace.
+func sampleLatency(name string, warmup, requests int, call func() error) (Latency, error) {
 	samples := make([]time.Duration, 0, requests)
+	stopTrace := func() error { return nil }
 	for i := range warmup + requests {
+		if i == warmup {
+			var err error
+			if stopTrace, err = startTrace(name); err != nil {
+				return Latency{}, err
+			}
+		}
+		measured := i >= warmup
 		start := time.Now()
+		if measured {
+			markRequest(requestStart)
+		}
 		if err := call(); err != nil {
+			_ = stopTrace()
 			return Latency{}, err
 		}
-		if i >= warmup {
+		if measured {
 			samples = append(samples, time.Since(start))
+			markRequest(requestEnd)
 		}
+	}
+	if err := stopTrace(); err != nil {
+		return Latency{}, err
 	}
 	return summarize(samples), nil
 }
@@ -107,7 +125,7 @@ func TroupeRequest(cfg RequestConfig) (Latency, error) {
 			c.Respond(m)
 		}
 	}))
-	return sampleLatency(cfg.Warmup, cfg.Requests, troupeRequest(sys, pid, &echoReq{}))
+	return sampleLatency("request/troupe", cfg.Warmup, cfg.Requests, troupeRequest(sys, pid, &echoReq{}))
 }
 
 // ProtoRequest measures protoactor-go's RequestFuture(...).Result() round trip.
@@ -120,7 +138,7 @@ func ProtoRequest(cfg RequestConfig) (Latency, error) {
 			c.Respond(m)
 		}
 	}))
-	lat, err := sampleLatency(cfg.Warmup, cfg.Requests, protoRequest(root, pid, &echoReq{}))
+	lat, err := sampleLatency("request/protoactor", cfg.Warmup, cfg.Requests, protoRequest(root, pid, &echoReq{}))
 	_ = root.StopFuture(pid).Wait()
 	return lat, err
 }
