@@ -12,28 +12,28 @@ import (
 	"github.com/troupehq/troupe/sdk/remote"
 )
 
-// start returns a system reachable over gRPC on a loopback port.
-func start() (*actor.System, *remote.Remote) {
+// start returns a system reachable over gRPC on a loopback port, and a
+// function that shuts both down.
+func start() (*actor.System, *remote.Remote, func(context.Context)) {
 	sys, _ := actor.NewSystem(actor.Config{Logger: slog.New(slog.DiscardHandler)})
 	r, _ := remote.New(sys, remote.Config{BindAddress: "127.0.0.1:0"})
 	if err := r.Start(); err != nil {
 		panic(err)
 	}
-	return sys, r
+	return sys, r, func(ctx context.Context) {
+		r.Shutdown(ctx)
+		sys.Shutdown(ctx)
+	}
 }
 
 // Two systems: a PID of the other one is used like a local PID.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	alice, ra := start()
-	bob, rb := start()
-	defer func() {
-		ra.Shutdown(ctx)
-		rb.Shutdown(ctx)
-		alice.Shutdown(ctx)
-		bob.Shutdown(ctx)
-	}()
+	alice, _, stopAlice := start()
+	defer stopAlice(ctx)
+	bob, rb, stopBob := start()
+	defer stopBob(ctx)
 
 	// Bob hosts a greeter.
 	bob.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
@@ -53,14 +53,10 @@ func Example() {
 func ExampleRemote_SpawnNamed() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	alice, ra := start()
-	bob, rb := start()
-	defer func() {
-		ra.Shutdown(ctx)
-		rb.Shutdown(ctx)
-		alice.Shutdown(ctx)
-		bob.Shutdown(ctx)
-	}()
+	alice, ra, stopAlice := start()
+	defer stopAlice(ctx)
+	_, rb, stopBob := start()
+	defer stopBob(ctx)
 	rb.Register("echo", actor.PropsFromFunc(func(c actor.Context) {
 		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
 			c.Respond(m)
