@@ -95,7 +95,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // With TROUPE_BENCH_TRACE set, a latency scenario leaves an execution
 // trace of each of its processes.
 func TestLatencyScenarioWritesTraces(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "traces") // made by the scenario
 	t.Setenv(traceEnv, dir)
 	if _, err := TroupeRemoteRequest(RemoteConfig{Requests: 20, Warmup: 5}); err != nil {
 		t.Fatal(err)

@@ -19,13 +19,13 @@
 // (-runs 1).
 //
 // To see where a round trip spends its time, set TROUPE_BENCH_TRACE to a
-// directory and run one latency scenario once. The requesting process
+// directory (made if missing) and run one latency scenario once. The requesting process
 // writes an execution trace of its measured requests to DIR/KEY-SIDE.trace
 // (remote-request-troupe.trace, …), with a log event at the start and end
 // of each request, and each child process writes one of its whole life to
 // DIR/ROLE.trace (node2-troupe.trace, cluster-request-grpc.trace, …).
 // tools/cmd/tracestages merges the traces of a scenario's processes on
 // their shared monotonic clock and prints what each process did during the
-// median request. Tracing slows every process down, so take figures from
+// median request (or the requests at another quantile, with -q). Tracing slows every process down, so take figures from
 // untraced runs.
 package bench

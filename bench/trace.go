@@ -23,11 +23,15 @@ const (
 
 // startTrace starts tracing this process into DIR/NAME.trace, name's
 // slashes made dashes, if traceEnv is set and no trace is running (a child
-// traces its whole life; see runChild). The returned function stops it.
+// traces its whole life; see runChild). DIR is made if it does not exist.
+// The returned function stops it.
 func startTrace(name string) (stop func() error, err error) {
 	dir := os.Getenv(traceEnv)
 	if dir == "" || trace.IsEnabled() {
 		return func() error { return nil }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("trace %s: %w", name, err)
 	}
 	f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".trace"))
 	if err != nil {

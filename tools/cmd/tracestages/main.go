@@ -7,13 +7,13 @@
 // traces share the machine's monotonic clock, so their events merge into
 // one timeline:
 //
-//	mkdir -p /tmp/traces
 //	TROUPE_BENCH_TRACE=/tmp/traces go run ./bench/cmd/troupe-bench -only remote-request -runs 1
 //	go run ./tools/cmd/tracestages /tmp/traces/remote-request-troupe.trace /tmp/traces/node2-troupe.trace
 //
 // It prints the requests' p50 and p99, how many goroutine wake-ups,
 // processor starts and system calls each process made per request, and the
-// merged timeline of the requests nearest the median: every goroutine and
+// merged timeline of the requests nearest a quantile (-q; the median by
+// default, -q 0.99 for the tail): every goroutine and
 // processor state change in either process, with the goroutine's name (the
 // first frame of its stacks outside the runtime and standard library) and
 // where it was.
@@ -41,13 +41,14 @@ const (
 )
 
 func main() {
-	n := flag.Int("n", 1, "print the timelines of this many requests nearest the median")
+	n := flag.Int("n", 1, "print the timelines of this many requests nearest the quantile -q")
+	q := flag.Float64("q", 0.5, "the quantile (0 to 1) of request duration whose nearest requests' timelines are printed: 0.5 for the median, 0.99 for the tail")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: tracestages [-n N] TRACE...\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: tracestages [-n N] [-q Q] TRACE...\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() == 0 {
+	if flag.NArg() == 0 || *q < 0 || *q > 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -60,7 +61,7 @@ func main() {
 		}
 		procs = append(procs, p)
 	}
-	if err := report(os.Stdout, procs, *n); err != nil {
+	if err := report(os.Stdout, procs, *n, *q); err != nil {
 		fmt.Fprintln(os.Stderr, "tracestages:", err)
 		os.Exit(1)
 	}
@@ -213,8 +214,9 @@ func standard(fn string) bool {
 	return !strings.Contains(first, ".")
 }
 
-// report prints the summary and the timelines.
-func report(w io.Writer, procs []*process, n int) error {
+// report prints the summary and the timelines of the n requests nearest
+// quantile q of request duration.
+func report(w io.Writer, procs []*process, n int, q float64) error {
 	var requests []span
 	for _, p := range procs {
 		if len(p.requests) > 0 {
@@ -255,8 +257,8 @@ func report(w io.Writer, procs []*process, n int) error {
 	for _, p := range procs {
 		width = max(width, len(p.label))
 	}
-	mid := len(byDuration) / 2
-	for _, r := range byDuration[max(mid-n/2, 0):min(mid-n/2+n, len(byDuration))] {
+	at := int(float64(len(byDuration)-1) * q)
+	for _, r := range byDuration[max(at-n/2, 0):min(max(at-n/2, 0)+n, len(byDuration))] {
 		fmt.Fprintf(w, "\nrequest of %.1f µs (µs from its start):\n", micros(r.duration()))
 		for _, e := range within(all, r) {
 			who := ""

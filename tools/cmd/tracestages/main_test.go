@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	rtrace "runtime/trace"
 	"strings"
 	"testing"
+
+	"golang.org/x/exp/trace"
 )
 
 // echoer answers each value from in on out.
@@ -58,7 +61,7 @@ func TestReportLinesUpTheMarkedRequests(t *testing.T) {
 		t.Fatalf("found %d requests, want 50", len(p.requests))
 	}
 	var out bytes.Buffer
-	if err := report(&out, []*process{p}, 1); err != nil {
+	if err := report(&out, []*process{p}, 1, 0.5); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -74,12 +77,33 @@ func TestReportLinesUpTheMarkedRequests(t *testing.T) {
 	}
 }
 
+func TestReportShowsTheRequestsNearestTheQuantile(t *testing.T) {
+	p, err := load(traceRequests(t, 50, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fastest, slowest := p.requests[0].duration(), p.requests[0].duration()
+	for _, r := range p.requests {
+		fastest, slowest = min(fastest, r.duration()), max(slowest, r.duration())
+	}
+	for q, want := range map[float64]trace.Time{0: fastest, 1: slowest} {
+		var out bytes.Buffer
+		if err := report(&out, []*process{p}, 1, q); err != nil {
+			t.Fatal(err)
+		}
+		line := fmt.Sprintf("request of %.1f µs", micros(want))
+		if got := out.String(); strings.Count(got, "request of ") != 1 || !strings.Contains(got, line) {
+			t.Errorf("q=%v: report shows other than the one %q:\n%s", q, line, got)
+		}
+	}
+}
+
 func TestReportWithoutMarksFails(t *testing.T) {
 	p, err := load(traceRequests(t, 3, false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = report(&bytes.Buffer{}, []*process{p}, 1)
+	err = report(&bytes.Buffer{}, []*process{p}, 1, 0.5)
 	if err == nil || !strings.Contains(err.Error(), requestCategory) {
 		t.Fatalf("err = %v, want one naming the missing log category", err)
 	}
