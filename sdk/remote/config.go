@@ -91,11 +91,19 @@ type Config struct {
 	KeepaliveTimeout  time.Duration
 
 	// ServerTLS, if set, serves TLS; set ClientAuth to
-	// tls.RequireAndVerifyClientCert (and ClientCAs) for mutual TLS.
+	// tls.RequireAndVerifyClientCert (and ClientCAs) for mutual TLS. Under
+	// mutual TLS a dialer's certificate must be valid for the host of the
+	// address it advertises, as a listener's must be for the address
+	// dialed: a peer speaks only for its own address (messages to it,
+	// watches of its actors, and its goodbye, which terminates them).
 	ServerTLS *tls.Config
 	// ClientTLS, if set, dials peers with TLS (with Certificates for mutual
 	// TLS). Peers must agree: a TLS dialer cannot reach a plain listener.
 	ClientTLS *tls.Config
+	// TrustClaimedAddresses turns that check off, for clusters whose
+	// members share one certificate that names none of their addresses.
+	// Default false.
+	TrustClaimedAddresses bool
 
 	// Metrics receives transport measurements. Default: none.
 	Metrics Metrics

@@ -64,7 +64,13 @@
 //
 // Set ServerTLS and ClientTLS for TLS; require and verify client
 // certificates in ServerTLS for mutual TLS. A peer without a valid
-// certificate cannot connect.
+// certificate cannot connect. Under mutual TLS a dialer's certificate must
+// also be valid for the host of the address it advertises, just as a
+// listener's must be for the address dialed, so that a peer can speak only
+// for its own address: receive what is sent to it, and say that it leaves.
+// A dialer refused for that fails with ErrAddressNotCertified. Clusters
+// whose members share one certificate naming none of their addresses set
+// TrustClaimedAddresses.
 //
 // # Remote spawn and shutdown
 //

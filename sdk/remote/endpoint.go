@@ -504,6 +504,8 @@ func disconnectError(address string, d *wire.Disconnect) error {
 	switch d.GetReason() {
 	case wire.DisconnectReason_DISCONNECT_REASON_CLUSTER_MISMATCH:
 		return fmt.Errorf("%w: %s refused us: %s", ErrClusterMismatch, address, d.GetMessage())
+	case wire.DisconnectReason_DISCONNECT_REASON_ADDRESS_NOT_CERTIFIED:
+		return fmt.Errorf("%w: %s refused us: %s", ErrAddressNotCertified, address, d.GetMessage())
 	case wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN:
 		return endpointTerminated(address, "shutting down")
 	}

@@ -24,6 +24,10 @@ var (
 	ErrEndpointTerminated = errors.New("remote: endpoint terminated")
 	// ErrClusterMismatch: the peer belongs to another cluster.
 	ErrClusterMismatch = errors.New("remote: cluster name mismatch")
+	// ErrAddressNotCertified: under mutual TLS, the peer refused us because
+	// our client certificate is not valid for the host of the address we
+	// advertise (see Config.TrustClaimedAddresses).
+	ErrAddressNotCertified = errors.New("remote: certificate not valid for the advertised address")
 	// ErrProtocol: the peer broke the protocol (a malformed frame, a wrong
 	// handshake, an unsupported version).
 	ErrProtocol = errors.New("remote: protocol error")

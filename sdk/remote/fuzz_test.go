@@ -39,7 +39,7 @@ func FuzzHandshake(f *testing.F) {
 			return
 		}
 		h := req.GetHello()
-		reason, msg := r.admit(h)
+		reason, msg := r.admit(h, nil)
 		accepted := reason == wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED
 		if accepted && (h.GetProtocolVersion() != protocolVersion || h.GetClusterName() != "troupe") {
 			t.Fatalf("accepted %v", h)

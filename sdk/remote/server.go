@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"sync"
@@ -8,6 +10,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -73,7 +77,7 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		maxFrame: min(r.cfg.MaxFrameSize, int(hello.GetMaxFrameSize())),
 		maxMsg:   min(r.cfg.MaxMessageSize, int(hello.GetMaxMessageSize())),
 	}
-	if reason, msg := r.admit(hello); reason != wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED {
+	if reason, msg := r.admit(hello, verifiedPeer(stream.Context())); reason != wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED {
 		r.logger.Warn("remote: refused a connection", "peer", hello.GetAddress(), "member", hello.GetMemberId(), "reason", msg)
 		in.disconnect(reason, msg)
 		return status.Error(codes.FailedPrecondition, msg)
@@ -140,9 +144,24 @@ func (r *Remote) awaitHello(stream grpc.ServerStream) (*wire.Hello, error) {
 	return req.GetHello(), nil
 }
 
-// admit checks a Hello; it returns a reason to refuse the stream, or
-// UNSPECIFIED to accept it.
-func (r *Remote) admit(h *wire.Hello) (wire.DisconnectReason, string) {
+// verifiedPeer returns the dialer's client certificate if mutual TLS
+// verified it, or nil.
+func verifiedPeer(ctx context.Context) *x509.Certificate {
+	p, ok := grpcpeer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return info.State.VerifiedChains[0][0]
+}
+
+// admit checks a Hello, and the dialer's verified certificate if it has
+// one; it returns a reason to refuse the stream, or UNSPECIFIED to accept
+// it.
+func (r *Remote) admit(h *wire.Hello, cert *x509.Certificate) (wire.DisconnectReason, string) {
 	switch {
 	case h.GetProtocolVersion() != protocolVersion:
 		return wire.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR,
@@ -151,8 +170,15 @@ func (r *Remote) admit(h *wire.Hello) (wire.DisconnectReason, string) {
 		return wire.DisconnectReason_DISCONNECT_REASON_CLUSTER_MISMATCH,
 			fmt.Sprintf("this system belongs to cluster %q, the dialer %s to cluster %q", r.cfg.ClusterName, h.GetAddress(), h.GetClusterName())
 	}
-	if _, _, err := net.SplitHostPort(h.GetAddress()); err != nil {
+	host, _, err := net.SplitHostPort(h.GetAddress())
+	if err != nil {
 		return wire.DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR, fmt.Sprintf("the dialer's address %q is not host:port", h.GetAddress())
+	}
+	if cert != nil && !r.cfg.TrustClaimedAddresses {
+		if err := cert.VerifyHostname(host); err != nil {
+			return wire.DisconnectReason_DISCONNECT_REASON_ADDRESS_NOT_CERTIFIED,
+				fmt.Sprintf("the dialer's certificate is not valid for the address it advertises, %s: %v", h.GetAddress(), err)
+		}
 	}
 	return wire.DisconnectReason_DISCONNECT_REASON_UNSPECIFIED, ""
 }

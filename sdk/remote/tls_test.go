@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,12 @@ func newTestCA(t *testing.T, name string) *testCA {
 
 func (ca *testCA) issue(t *testing.T, name string, usage x509.ExtKeyUsage) tls.Certificate {
 	t.Helper()
+	return ca.issueFor(t, name, usage, "127.0.0.1")
+}
+
+// issueFor issues a certificate valid for the host ip.
+func (ca *testCA) issueFor(t *testing.T, name string, usage x509.ExtKeyUsage, ip string) tls.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func (ca *testCA) issue(t *testing.T, name string, usage x509.ExtKeyUsage) tls.C
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		IPAddresses: []net.IP{net.ParseIP(ip)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -68,6 +75,11 @@ func (ca *testCA) issue(t *testing.T, name string, usage x509.ExtKeyUsage) tls.C
 // tlsNode starts a node serving TLS with a certificate from ca; clientCert,
 // if set, is presented when dialing; requireClient demands one from dialers.
 func tlsNode(t *testing.T, ca *testCA, clientCert *tls.Certificate, requireClient bool) *node {
+	return startNode(t, tlsConfig(t, ca, clientCert, requireClient))
+}
+
+// tlsConfig is tlsNode's configuration.
+func tlsConfig(t *testing.T, ca *testCA, clientCert *tls.Certificate, requireClient bool) Config {
 	cfg := fastConfig()
 	cfg.ServerTLS = &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "server", x509.ExtKeyUsageServerAuth)}, MinVersion: tls.VersionTLS13}
 	if requireClient {
@@ -78,7 +90,7 @@ func tlsNode(t *testing.T, ca *testCA, clientCert *tls.Certificate, requireClien
 	if clientCert != nil {
 		cfg.ClientTLS.Certificates = []tls.Certificate{*clientCert}
 	}
-	return startNode(t, cfg)
+	return cfg
 }
 
 func requestEcho(t *testing.T, from, to *node) error {
@@ -131,5 +143,30 @@ func TestMutualTLS(t *testing.T) {
 	intruder := tlsNode(t, ca, &rogue, true)
 	if err := requestEcho(t, intruder, b); !errors.Is(err, ErrEndpointTerminated) {
 		t.Fatalf("request with a certificate of another CA: %v", err)
+	}
+}
+
+func TestMutualTLSBindsTheAdvertisedAddress(t *testing.T) {
+	ca := newTestCA(t, "troupe test CA")
+	clientB := ca.issue(t, "b", x509.ExtKeyUsageClientAuth)
+	b := tlsNode(t, ca, &clientB, true)
+	// A member of the same CA whose certificate names another host than
+	// the one it advertises: it could speak for another member's address.
+	elsewhere := ca.issueFor(t, "elsewhere", x509.ExtKeyUsageClientAuth, "10.9.9.9")
+	a := tlsNode(t, ca, &elsewhere, true)
+	err := requestEcho(t, a, b)
+	if !errors.Is(err, ErrAddressNotCertified) || !strings.Contains(err.Error(), a.r.Address()) {
+		t.Fatalf("dialer's error = %v, want ErrAddressNotCertified naming %s", err, a.r.Address())
+	}
+	testkit.Eventually(t, "the listener to log the refusal", func() bool {
+		return b.logs.Contains("refused a connection", "not valid for the address it advertises", a.r.Address())
+	})
+
+	// A listener that trusts claimed addresses accepts the same dialer.
+	cfg := tlsConfig(t, ca, &clientB, true)
+	cfg.TrustClaimedAddresses = true
+	trusting := startNode(t, cfg)
+	if err := requestEcho(t, a, trusting); err != nil {
+		t.Fatalf("request to a listener that trusts claimed addresses: %v", err)
 	}
 }

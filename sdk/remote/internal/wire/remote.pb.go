@@ -45,6 +45,9 @@ const (
 	// The peers speak incompatible protocol versions, or the first frame was
 	// not a Hello.
 	DisconnectReason_DISCONNECT_REASON_PROTOCOL_ERROR DisconnectReason = 3
+	// The dialer's client certificate (mutual TLS) is not valid for the host
+	// of the address its Hello claims.
+	DisconnectReason_DISCONNECT_REASON_ADDRESS_NOT_CERTIFIED DisconnectReason = 4
 )
 
 // Enum value maps for DisconnectReason.
@@ -54,12 +57,14 @@ var (
 		1: "DISCONNECT_REASON_SHUTDOWN",
 		2: "DISCONNECT_REASON_CLUSTER_MISMATCH",
 		3: "DISCONNECT_REASON_PROTOCOL_ERROR",
+		4: "DISCONNECT_REASON_ADDRESS_NOT_CERTIFIED",
 	}
 	DisconnectReason_value = map[string]int32{
-		"DISCONNECT_REASON_UNSPECIFIED":      0,
-		"DISCONNECT_REASON_SHUTDOWN":         1,
-		"DISCONNECT_REASON_CLUSTER_MISMATCH": 2,
-		"DISCONNECT_REASON_PROTOCOL_ERROR":   3,
+		"DISCONNECT_REASON_UNSPECIFIED":           0,
+		"DISCONNECT_REASON_SHUTDOWN":              1,
+		"DISCONNECT_REASON_CLUSTER_MISMATCH":      2,
+		"DISCONNECT_REASON_PROTOCOL_ERROR":        3,
+		"DISCONNECT_REASON_ADDRESS_NOT_CERTIFIED": 4,
 	}
 )
 
@@ -367,7 +372,8 @@ type Hello struct {
 	ClusterName string `protobuf:"bytes,2,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
 	// Unique id of the dialing system (its member id in a cluster).
 	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// Address at which the dialer's own actors are reached.
+	// Address at which the dialer's own actors are reached. Under mutual
+	// TLS the dialer's certificate must be valid for its host.
 	Address string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
 	// Largest frame and message, in bytes, the dialer accepts from the
 	// listener on this stream.
@@ -997,12 +1003,13 @@ const file_troupe_remote_v1_remote_proto_rawDesc = "" +
 	"\rSpawnResponse\x12&\n" +
 	"\x03pid\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.troupe.remote.v1.SpawnStatusR\x06status\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*\xa3\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error*\xd0\x01\n" +
 	"\x10DisconnectReason\x12!\n" +
 	"\x1dDISCONNECT_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aDISCONNECT_REASON_SHUTDOWN\x10\x01\x12&\n" +
 	"\"DISCONNECT_REASON_CLUSTER_MISMATCH\x10\x02\x12$\n" +
-	" DISCONNECT_REASON_PROTOCOL_ERROR\x10\x03*\x96\x01\n" +
+	" DISCONNECT_REASON_PROTOCOL_ERROR\x10\x03\x12+\n" +
+	"'DISCONNECT_REASON_ADDRESS_NOT_CERTIFIED\x10\x04*\x96\x01\n" +
 	"\vSpawnStatus\x12\x1c\n" +
 	"\x18SPAWN_STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSPAWN_STATUS_OK\x10\x01\x12\x1d\n" +
