@@ -230,7 +230,7 @@ func report(w io.Writer, procs []*process, n int, q float64) error {
 	byDuration := slices.Clone(requests)
 	slices.SortFunc(byDuration, func(a, b span) int { return int(a.duration() - b.duration()) })
 	fmt.Fprintf(w, "%d requests: p50 %.1f µs, p99 %.1f µs\n", len(requests),
-		micros(byDuration[len(byDuration)/2].duration()), micros(byDuration[len(byDuration)*99/100].duration()))
+		micros(byDuration[quantile(len(byDuration), 0.5)].duration()), micros(byDuration[quantile(len(byDuration), 0.99)].duration()))
 
 	var all []event
 	for _, p := range procs {
@@ -257,8 +257,9 @@ func report(w io.Writer, procs []*process, n int, q float64) error {
 	for _, p := range procs {
 		width = max(width, len(p.label))
 	}
-	at := int(float64(len(byDuration)-1) * q)
-	for _, r := range byDuration[max(at-n/2, 0):min(max(at-n/2, 0)+n, len(byDuration))] {
+	// The n requests around quantile q, shifted to fit inside the list.
+	from := max(min(quantile(len(byDuration), q)-n/2, len(byDuration)-n), 0)
+	for _, r := range byDuration[from:min(from+n, len(byDuration))] {
 		fmt.Fprintf(w, "\nrequest of %.1f µs (µs from its start):\n", micros(r.duration()))
 		for _, e := range within(all, r) {
 			who := ""
@@ -270,6 +271,10 @@ func report(w io.Writer, procs []*process, n int, q float64) error {
 	}
 	return nil
 }
+
+// quantile returns the index of quantile q (0 to 1) in a sorted list of n
+// items, as bench reports its percentiles.
+func quantile(n int, q float64) int { return int(float64(n-1) * q) }
 
 // within returns the events of all (sorted by time) during r.
 func within(all []event, r span) []event {

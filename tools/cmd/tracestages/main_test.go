@@ -96,6 +96,14 @@ func TestReportShowsTheRequestsNearestTheQuantile(t *testing.T) {
 			t.Errorf("q=%v: report shows other than the one %q:\n%s", q, line, got)
 		}
 	}
+	// At the end of the list, the n requests shift to fit: all three show.
+	var out bytes.Buffer
+	if err := report(&out, []*process{p}, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); strings.Count(got, "request of ") != 3 || !strings.Contains(got, fmt.Sprintf("request of %.1f µs", micros(slowest))) {
+		t.Errorf("-n 3 -q 1 shows other than the three slowest:\n%s", got)
+	}
 }
 
 func TestReportWithoutMarksFails(t *testing.T) {
