@@ -479,3 +479,24 @@ func TestDeadLetterResponseCarriesTheReasonToActors(t *testing.T) {
 		t.Fatalf("err = %v, want a *DeadLetterError", err)
 	}
 }
+
+func TestDeadLetterReasonsFromAnotherSystemMatchWithErrorsIs(t *testing.T) {
+	sys := newSystem(t)
+	target := NewPID("10.0.0.1:7000", "gone")
+	for _, reason := range []error{ErrDeadLetter, ErrActorStopped, ErrMailboxFull} {
+		// What a transport hands a future: the response as it came over
+		// the wire, with the reason as text.
+		f := sys.newFuture(time.Minute)
+		f.SendUserMessage(nil, &DeadLetterResponse{Target: target, Reason: reason.Error()})
+		_, err := f.Result()
+		var dle *DeadLetterError
+		if !errors.As(err, &dle) || !dle.Target.Equal(target) || !errors.Is(err, reason) || !errors.Is(err, ErrDeadLetter) {
+			t.Fatalf("reason %q: err = %v, want a DeadLetterError matching %v", reason, err, reason)
+		}
+	}
+	f := sys.newFuture(time.Minute)
+	f.SendUserMessage(nil, &DeadLetterResponse{Target: target, Reason: "remote: something else"})
+	if _, err := f.Result(); errors.Is(err, ErrActorStopped) || !strings.Contains(err.Error(), "remote: something else") {
+		t.Fatalf("err = %v, want the reason's text and no runtime error", err)
+	}
+}

@@ -25,6 +25,8 @@ var (
 // DeadLetterError is the error of a request that could not be delivered.
 // errors.Is(err, ErrDeadLetter) holds for it, and errors.Is / errors.As
 // reach its Reason (for example ErrMailboxFull, or a transport's error).
+// A reason that is one of this package's errors matches with errors.Is
+// also when the dead letter happened on another actor system.
 type DeadLetterError struct {
 	// Target is the intended recipient.
 	Target *PID

@@ -125,14 +125,33 @@ func (f *Future) onComplete(cb func(any, error)) {
 func (f *Future) SendUserMessage(_ *PID, item any) {
 	msg := messageOf(item)
 	if dl, ok := msg.(*DeadLetterResponse); ok {
-		var reason error
-		if dl.Reason != "" {
-			reason = errors.New(dl.Reason)
-		}
-		f.complete(nil, &DeadLetterError{Target: dl.Target, Reason: reason})
+		f.complete(nil, &DeadLetterError{Target: dl.Target, Reason: reasonOf(dl.Reason)})
 		return
 	}
 	f.complete(msg, nil)
+}
+
+// runtimeReasons are the runtime's own dead-letter reasons by their text,
+// which is all a DeadLetterResponse from another system carries.
+var runtimeReasons = map[string]error{}
+
+func init() {
+	for _, err := range []error{ErrDeadLetter, ErrActorStopped, ErrMailboxFull, ErrSystemShutdown, ErrNilPID} {
+		runtimeReasons[err.Error()] = err
+	}
+}
+
+// reasonOf turns the reason of a DeadLetterResponse back into an error:
+// one of the runtime's, so that errors.Is matches it on the requester's
+// side too, or one with the text given.
+func reasonOf(text string) error {
+	if text == "" {
+		return nil
+	}
+	if err, ok := runtimeReasons[text]; ok {
+		return err
+	}
+	return errors.New(text)
 }
 
 // SendSystemMessage completes the future with a Terminated (futures that

@@ -50,10 +50,14 @@ type Cluster struct {
 	alive        atomic.Pointer[liveness]
 	departCancel context.CancelCauseFunc // ends alive's departure
 
-	dlSub   *actor.Subscription
-	ctx     context.Context // cancelled at shutdown, for background work
-	cancel  context.CancelFunc
-	workers sync.WaitGroup
+	dlSub  *actor.Subscription
+	ctx    context.Context // cancelled at shutdown, for background work
+	cancel context.CancelFunc
+	// workers is the background work (reroutes); workersMu and
+	// workersEnded keep it from starting once the shutdown waits for it.
+	workersMu    sync.Mutex
+	workersEnded bool
+	workers      sync.WaitGroup
 }
 
 // kindRuntime is a registered kind with its props ready to spawn.
@@ -355,31 +359,52 @@ func (c *Cluster) Send(ctx context.Context, id ClusterIdentity, msg any, opts ..
 
 // Get returns the grain's activation, activating it if needed.
 func (c *Cluster) Get(ctx context.Context, id ClusterIdentity, opts ...CallOption) (*actor.PID, error) {
+	return c.get(ctx, id, opts, nil)
+}
+
+// get is Get for a caller that found the activation gone (nil if not).
+func (c *Cluster) get(ctx context.Context, id ClusterIdentity, opts []CallOption, gone *actor.PID) (*actor.PID, error) {
 	var pid *actor.PID
 	err := c.retry(ctx, id, opts, func() error {
 		var err error
-		pid, err = c.activation(ctx, id)
+		pid, err = c.activation(ctx, id, gone)
 		return err
 	})
 	return pid, err
 }
 
 // call makes a request to a grain: straight to its activation if the
-// cache knows it, through its owner otherwise.
+// cache knows it, through its owner otherwise. After an activation turned
+// out gone, the owner is asked for the activation first, naming the gone
+// one: its table may still hold it (the host's notice went to another
+// owner, or has not arrived).
 func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, opts []CallOption) (any, error) {
 	var res any
+	var gone *actor.PID
 	err := c.retry(ctx, id, opts, func() error {
 		pid, ok := c.cached(id)
-		if !ok {
+		if ok && pid.Equal(gone) { // the gone activation's owner located it
+			c.cache.evict(id, pid)
+			ok = false
+		}
+		if !ok && gone == nil {
 			var err error
 			res, err = c.callThroughOwner(ctx, id, msg)
+			gone = goneActivation(id, err)
 			return err
+		}
+		if !ok {
+			var err error
+			if pid, err = c.activation(ctx, id, gone); err != nil {
+				return err
+			}
 		}
 		var err error
 		res, err = c.request(ctx, pid, msg)
 		if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, ErrMemberLeft) {
 			c.cache.evict(id, pid) // the activation is gone
 		}
+		gone = goneActivation(id, err)
 		return err
 	})
 	if err != nil {
@@ -482,10 +507,27 @@ func (c *Cluster) callOptions(opts []CallOption) (callOptions, error) {
 	return set, nil
 }
 
-// retryable: ownership and transport failures are worth another attempt.
+// retryable: ownership and transport failures are worth another attempt,
+// except those of a message no transport can carry.
 func retryable(err error) bool {
+	if errors.Is(err, remote.ErrUnknownType) || errors.Is(err, remote.ErrMessageTooLarge) {
+		return false
+	}
 	return errors.Is(err, ErrOwnership) || errors.Is(err, ErrNoHost) || errors.Is(err, ErrNotStarted) ||
 		errors.Is(err, ErrMemberLeft) || errors.Is(err, actor.ErrDeadLetter)
+}
+
+// goneActivation returns the activation of id that err says does not
+// exist (a request to it was dead-lettered with no such process), or nil.
+func goneActivation(id ClusterIdentity, err error) *actor.PID {
+	var dl *actor.DeadLetterError
+	if !errors.As(err, &dl) || !errors.Is(dl.Reason, actor.ErrDeadLetter) {
+		return nil
+	}
+	if of, ok := IdentityOf(dl.Target); !ok || of != id {
+		return nil
+	}
+	return dl.Target
 }
 
 // cached returns id's activation if the cache knows it.
@@ -509,16 +551,18 @@ func (c *Cluster) owner(id ClusterIdentity) (*routing, string, error) {
 }
 
 // activation returns where id's activation lives: from the cache, or from
-// its owner.
-func (c *Cluster) activation(ctx context.Context, id ClusterIdentity) (*actor.PID, error) {
-	if pid, ok := c.cached(id); ok {
+// its owner. gone, if not nil, is an activation of id found gone, which
+// the owner must not answer with.
+func (c *Cluster) activation(ctx context.Context, id ClusterIdentity, gone *actor.PID) (*actor.PID, error) {
+	if pid, ok := c.cached(id); ok && !pid.Equal(gone) {
 		return pid, nil
 	}
 	rt, owner, err := c.owner(id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.request(ctx, rt.routes[owner], &clusterpb.ActivationRequest{Identity: wireIdentity(id), TopologyHash: rt.place.topo.Hash})
+	req := &clusterpb.ActivationRequest{Identity: wireIdentity(id), TopologyHash: rt.place.topo.Hash, Gone: gone}
+	res, err := c.request(ctx, rt.routes[owner], req)
 	if err != nil {
 		return nil, err
 	}
@@ -565,14 +609,38 @@ func (c *Cluster) reroute(e *actor.DeadLetterEvent) {
 	if _, undecoded := e.Message.(remote.UndecodedMessage); undecoded {
 		return
 	}
-	msg := e.Message
-	c.workers.Go(func() {
+	msg, gone := e.Message, e.PID
+	if !errors.Is(e.Reason, actor.ErrDeadLetter) {
+		gone = nil // stopping, not gone yet
+	}
+	c.goWorker(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.PlacementTimeout)
 		defer cancel()
-		if err := c.Send(ctx, id, msg); err != nil {
+		pid, err := c.get(ctx, id, nil, gone)
+		if err != nil {
 			c.logger.Warn("cluster: could not re-deliver a message to a passivated grain", "identity", id, "error", err)
+			return
 		}
+		c.sys.Send(pid, msg)
 	})
+}
+
+// goWorker runs f in the background unless the shutdown is already
+// waiting for background work to end.
+func (c *Cluster) goWorker(f func()) {
+	c.workersMu.Lock()
+	defer c.workersMu.Unlock()
+	if !c.workersEnded {
+		c.workers.Go(f)
+	}
+}
+
+// endWorkers waits for the background work, and starts no more.
+func (c *Cluster) endWorkers() {
+	c.workersMu.Lock()
+	c.workersEnded = true
+	c.workersMu.Unlock()
+	c.workers.Wait()
 }
 
 // Shutdown leaves the cluster gracefully within ctx: it deregisters from
@@ -614,7 +682,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 	}
 	c.release()
 	c.cancel()
-	c.workers.Wait()
+	c.endWorkers()
 	c.state.Store(stateStopped)
 	c.logger.Info("cluster: left", "member", c.self.ID)
 	if err := errors.Join(errs...); err != nil {
@@ -644,7 +712,7 @@ func (c *Cluster) Close() {
 	}
 	c.release()
 	c.cancel()
-	c.workers.Wait()
+	c.endWorkers()
 }
 
 // release undoes the registrations Start made with the actor system.

@@ -618,3 +618,92 @@ func TestPIDCacheSizeBoundsTheCache(t *testing.T) {
 		t.Fatal("a cache of one entry kept two")
 	}
 }
+
+// ownedBy returns an identity of the counter kind that n owns.
+func ownedBy(n *clustertest.Node, prefix string) cluster.ClusterIdentity {
+	for i := 0; ; i++ {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint(prefix, i)}
+		if cluster.OwnerOf(n.Cluster.Topology(), id) == n.Cluster.Self().ID {
+			return id
+		}
+	}
+}
+
+// deadLetters counts the dead letters of a system by target.
+type deadLetters struct {
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func countDeadLetters(t *testing.T, sys *actor.System) *deadLetters {
+	d := &deadLetters{got: map[string]int{}}
+	sub := actor.Subscribe(sys.EventStream(), func(e *actor.DeadLetterEvent) {
+		d.mu.Lock()
+		d.got[e.PID.GetId()]++
+		d.mu.Unlock()
+	})
+	t.Cleanup(sub.Unsubscribe)
+	return d
+}
+
+func (d *deadLetters) of(pid *actor.PID) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.got[pid.Id]
+}
+
+// An owner's table can name an activation that no longer exists: a
+// handover report that arrived late, after its host told another owner the
+// activation stopped. Callers that find it gone say so, and the owner
+// activates the grain again instead of answering with it forever.
+func TestAnOwnerReplacesAnActivationItsCallersFoundGone(t *testing.T) {
+	f, l, _ := counterCluster(t, 2)
+	owner, host := f.Members()[0], f.Members()[1]
+	dl := countDeadLetters(t, host.System)
+	report := func(prefix string) (cluster.ClusterIdentity, *actor.PID) {
+		id := ownedBy(owner, prefix)
+		ghost := cluster.ActivationPID(host.Remote.Address(), id, 999)
+		cluster.ReportActivation(owner.Cluster, host.Cluster.Self().ID, id, ghost)
+		return id, ghost
+	}
+
+	// A request.
+	id, ghost := report("request")
+	res, err := host.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc"))
+	if err != nil || res.(*wrapperspb.Int64Value).GetValue() != 1 {
+		t.Fatalf("request = %v, %v; want 1 from a new activation", res, err)
+	}
+	if n := dl.of(ghost); n == 0 || n > 2 {
+		t.Fatalf("%d dead letters for the gone activation, want 1 or 2 (the owner answered with it until told)", n)
+	}
+
+	// A fire-and-forget message: the host that receives it for the gone
+	// activation re-delivers it, and the owner replaces the entry.
+	id, ghost = report("send")
+	if err := host.Cluster.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the message to reach a new activation", func() bool { return l.received.Load() == 2 })
+	if n := dl.of(ghost); n != 1 {
+		t.Fatalf("%d dead letters for the gone activation, want 1", n)
+	}
+	if dups := l.duplicates(); len(dups) > 0 || l.activations.Load() != 2 {
+		t.Fatalf("%d activations, duplicates %v; want one per grain", l.activations.Load(), dups)
+	}
+}
+
+type notSerializable struct{ N int }
+
+// A message no transport can carry fails the call at once: retrying it
+// cannot help.
+func TestAnUnserializableRequestIsNotRetried(t *testing.T) {
+	f, _, metrics := counterCluster(t, 2)
+	caller, owner := f.Members()[0], f.Members()[1]
+	_, err := caller.Cluster.Request(testkit.Context(t), ownedBy(owner, "u"), &notSerializable{1})
+	if !errors.Is(err, remote.ErrUnknownType) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrUnknownType at once", err)
+	}
+	if n := metrics.retries.Load(); n != 0 {
+		t.Fatalf("%d retries, want none", n)
+	}
+}

@@ -37,10 +37,16 @@
 // Activations never move; ownership does. When the topology changes, each
 // member reports to the new owners the activations it hosts whose owner
 // changed (only those), then tells every member it is done. A new owner
-// answers for an identity that moved to it once it has an entry for it, or
-// once every member is done — or, failing that, after HandoverTimeout
-// (reported to Metrics). Owners forget the activations of members that
-// left at once, and calls waiting on such a member fail over at once.
+// answers for an identity that moved to it — in this topology or in any
+// other it adopted since its last completed handover — once it has an
+// entry for it, or once every member is done, or, failing that, after
+// HandoverTimeout (reported to Metrics). Owners forget the activations of
+// members that left at once, and calls waiting on such a member fail over
+// at once. A caller whose request to an activation comes back "no such
+// process" names it to the owner, which then starts a new activation
+// instead of answering with the gone one: an owner's table can outlive an
+// activation when the host's notice went to another owner (their views of
+// the topology differed) or is still on its way.
 //
 // # Calls
 //
@@ -53,7 +59,9 @@
 // grain, one network hop fewer, and tells the caller's member where the
 // activation lives for its next calls. Failures of transport or ownership
 // are retried with exponential backoff (RetryBackoff, MaxRetryBackoff)
-// until the call's context ends; a grain's answer that is a *GrainError is
+// until the call's context ends, except for a message no transport can
+// carry (remote.ErrUnknownType, remote.ErrMessageTooLarge), which fails
+// the call at once; a grain's answer that is a *GrainError is
 // returned as the error, never retried, and errors.Is / errors.As match
 // it. The cache forgets an entry when a call finds the activation gone,
 // when its member leaves, and when it passivates on this member; a

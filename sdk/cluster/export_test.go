@@ -1,6 +1,9 @@
 package cluster
 
-import "github.com/troupehq/troupe/sdk/actor"
+import (
+	"github.com/troupehq/troupe/sdk/actor"
+	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
+)
 
 // OwnerOf returns id's owner in t, for the external tests.
 func OwnerOf(t Topology, id ClusterIdentity) string {
@@ -13,3 +16,20 @@ func WithDefaults(c Config) (Config, error) { return c.withDefaults() }
 
 // Remember makes c's PID cache hold pid for id, as a stale entry would.
 func Remember(c *Cluster, id ClusterIdentity, pid *actor.PID) { c.cache.put(id, pid) }
+
+// ActivationPID returns the PID the n-th activation of id on the member
+// at address has.
+func ActivationPID(address string, id ClusterIdentity, n uint64) *actor.PID {
+	return actor.NewPID(address, identityName+"/"+grainName(id, n))
+}
+
+// ReportActivation makes owner's identity actor receive host's handover
+// report of pid as id's activation, for owner's current topology: what a
+// late or stale handover message would tell it.
+func ReportActivation(owner *Cluster, host string, id ClusterIdentity, pid *actor.PID) {
+	owner.sys.Send(owner.identity, &clusterpb.HandoverDelta{
+		TopologyHash: owner.routing.Load().place.topo.Hash,
+		MemberId:     host,
+		Entries:      []*clusterpb.HandoverEntry{{Identity: wireIdentity(id), Pid: pid}},
+	})
+}

@@ -41,6 +41,8 @@ type pending struct {
 	id     ClusterIdentity
 	hash   uint64
 	sender *actor.PID
+	// gone is an activation of id the requester found gone, if any.
+	gone *actor.PID
 	// call, for a grain call, is the caller's message (its sender is
 	// sender) to deliver to the activation.
 	call *actor.Envelope
@@ -79,7 +81,7 @@ func (a *identityActor) Receive(c actor.Context) {
 			a.adopt(c, m.rt)
 		}
 	case *clusterpb.ActivationRequest:
-		a.activate(c, pending{id: identityOf(m.GetIdentity()), hash: m.GetTopologyHash(), sender: c.Sender()})
+		a.activate(c, pending{id: identityOf(m.GetIdentity()), hash: m.GetTopologyHash(), sender: c.Sender(), gone: m.GetGone()})
 	case *clusterpb.HandoverDelta:
 		a.st.applyDelta(m.GetTopologyHash(), m.GetMemberId(), entriesOf(m.GetEntries()))
 		a.retryWaiting(c)
@@ -258,8 +260,13 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 		return
 	}
 	if act, ok := a.st.owned[p.id]; ok {
-		a.answer(c, p, found(act.pid))
-		return
+		if !act.pid.Equal(p.gone) {
+			a.answer(c, p, found(act.pid))
+			return
+		}
+		// Its host said no such process: the notice that it stopped went
+		// to another owner, or has not come yet.
+		a.st.ownerForgets(p.id, act.pid)
 	}
 	if a.st.inFlux(p.id) {
 		a.waiting = append(a.waiting, p) // its activation may still be reported
@@ -315,9 +322,7 @@ func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
 		if r, ok := res.(*clusterpb.PlaceResponse); ok && err == nil {
 			resp = &clusterpb.ActivationResponse{Status: r.GetStatus(), Pid: r.GetPid(), Error: r.GetError()}
 			if r.GetStatus() == clusterpb.ActivationStatus_ACTIVATION_STATUS_OK {
-				if owner, _ := a.st.place.owner(p.id); owner == a.c.self.ID {
-					a.st.owned[p.id] = activation{pid: r.GetPid(), host: host}
-				}
+				a.st.record(entry{p.id, r.GetPid()}, host)
 			}
 		}
 		for _, w := range waiting {

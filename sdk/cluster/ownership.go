@@ -53,13 +53,18 @@ func planHandover(hosted map[ClusterIdentity]*actor.PID, prev, next *placement) 
 type ownerState struct {
 	self   string
 	place  *placement // current topology
-	prev   *placement // previous topology; nil before the first
 	owned  map[ClusterIdentity]activation
 	hosted map[ClusterIdentity]*actor.PID
 
 	// Handover of the current topology: members whose completion arrived.
 	done     map[string]bool
 	complete bool
+	// settled lists the topologies adopted since the last one whose
+	// handover completed, that one first, the current one excluded; nil
+	// while no handover has completed (a new member). An identity this
+	// member owned in every one of them cannot have an activation it does
+	// not know of: see inFlux.
+	settled []*placement
 	// Deltas and completions for topologies other than the current one:
 	// their senders are ahead of us (applied in full if we adopt them), or
 	// saw a topology we skip (membership may merge changes). A host reports
@@ -105,8 +110,19 @@ func (s *ownerState) hash() uint64 {
 // Owned entries whose host left, or that this member no longer owns, are
 // dropped.
 func (s *ownerState) adopt(p *placement) map[string][]entry {
-	s.prev, s.place = s.place, p
-	deltas := planHandover(s.hosted, s.prev, p)
+	switch {
+	case s.place == nil:
+	case s.complete:
+		s.settled = append(s.settled[:0], s.place)
+	case s.settled != nil && len(s.settled) < maxEarly:
+		s.settled = append(s.settled, s.place)
+	default:
+		// A long run of changes without a completed handover: ask
+		// for every identity not known until this one completes.
+		s.settled = nil
+	}
+	deltas := planHandover(s.hosted, s.place, p)
+	s.place = p
 	for id, act := range s.owned {
 		if _, alive := p.topo.Member(act.host); !alive {
 			delete(s.owned, id)
@@ -220,8 +236,11 @@ func (s *ownerState) earlyFor(hash uint64) *earlyHandover {
 	return e
 }
 
-// inFlux reports whether id moved to this member in the current topology
-// and its handover may still bring an activation for it.
+// inFlux reports whether a handover may still bring an activation of id,
+// which this member owns: unless the current handover completed, that is
+// so for an identity that moved to this member in any topology since the
+// last completed handover, not only in the current one (a member may adopt
+// several topologies before the first handover ends).
 func (s *ownerState) inFlux(id ClusterIdentity) bool {
 	if s.complete {
 		return false
@@ -229,11 +248,15 @@ func (s *ownerState) inFlux(id ClusterIdentity) bool {
 	if _, ok := s.owned[id]; ok {
 		return false
 	}
-	if s.prev == nil {
+	if s.settled == nil {
 		return true
 	}
-	was, _ := s.prev.owner(id)
-	return was != s.self
+	for _, p := range s.settled {
+		if owner, _ := p.owner(id); owner != s.self {
+			return true
+		}
+	}
+	return false
 }
 
 // hostStarted records an activation this member now hosts; if it owns the

@@ -129,6 +129,9 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 		if len(ready) == 0 && len(queue) == 0 {
 			return deltas
 		}
+		for range 4 {
+			s.activateMidChange(ids[s.rng.IntN(len(ids))])
+		}
 		if len(queue) > 0 && (len(ready) == 0 || s.rng.IntN(2) == 0) {
 			deliver()
 			continue
@@ -165,6 +168,25 @@ func (s *sim) activate(id ClusterIdentity) bool {
 	}
 	st.hostStarted(id, actor.NewPID(s.members[owner].Address, grainName(id, 1)))
 	return true
+}
+
+// activateMidChange serves an activation request for id at member while
+// topologies change, as the identity actor does: only if member owns id in
+// the topology it has adopted, knows no activation, and no handover may
+// still bring one.
+func (s *sim) activateMidChange(member string) {
+	st := s.states[member]
+	if st.place == nil {
+		return
+	}
+	id := randomIdentity(s.rng)
+	if owner, ok := st.place.owner(id); !ok || owner != member {
+		return
+	}
+	if _, ok := st.owned[id]; ok || st.inFlux(id) {
+		return
+	}
+	st.hostStarted(id, actor.NewPID(s.members[member].Address, grainName(id, 1)))
 }
 
 // check verifies every member's owner table against the activations that

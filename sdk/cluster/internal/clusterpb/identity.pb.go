@@ -158,7 +158,12 @@ type ActivationRequest struct {
 	// The grain.
 	Identity *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
 	// The hash of the topology the requester computed the owner with.
-	TopologyHash  uint64 `protobuf:"varint,2,opt,name=topology_hash,json=topologyHash,proto3" json:"topology_hash,omitempty"`
+	TopologyHash uint64 `protobuf:"varint,2,opt,name=topology_hash,json=topologyHash,proto3" json:"topology_hash,omitempty"`
+	// An activation the requester found gone (a request to it came back as
+	// a dead letter: no such process, or stopped). If the owner's table
+	// still names it, the owner drops the entry and activates the grain
+	// again instead of answering with it.
+	Gone          *actor.PID `protobuf:"bytes,3,opt,name=gone,proto3" json:"gone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +210,13 @@ func (x *ActivationRequest) GetTopologyHash() uint64 {
 		return x.TopologyHash
 	}
 	return 0
+}
+
+func (x *ActivationRequest) GetGone() *actor.PID {
+	if x != nil {
+		return x.Gone
+	}
+	return nil
 }
 
 // ActivationResponse answers an ActivationRequest.
@@ -697,10 +709,11 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	")troupe/cluster/internal/v1/identity.proto\x12\x1atroupe.cluster.internal.v1\x1a\x1btroupe/actor/v1/actor.proto\".\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"z\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xa4\x01\n" +
 	"\x11ActivationRequest\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12#\n" +
-	"\rtopology_hash\x18\x02 \x01(\x04R\ftopologyHash\"\xbd\x01\n" +
+	"\rtopology_hash\x18\x02 \x01(\x04R\ftopologyHash\x12(\n" +
+	"\x04gone\x18\x03 \x01(\v2\x14.troupe.actor.v1.PIDR\x04gone\"\xbd\x01\n" +
 	"\x12ActivationResponse\x12&\n" +
 	"\x03pid\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\x12D\n" +
 	"\x06status\x18\x02 \x01(\x0e2,.troupe.cluster.internal.v1.ActivationStatusR\x06status\x12#\n" +
@@ -768,23 +781,24 @@ var file_troupe_cluster_internal_v1_identity_proto_goTypes = []any{
 }
 var file_troupe_cluster_internal_v1_identity_proto_depIdxs = []int32{
 	1,  // 0: troupe.cluster.internal.v1.ActivationRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 1: troupe.cluster.internal.v1.ActivationResponse.pid:type_name -> troupe.actor.v1.PID
-	0,  // 2: troupe.cluster.internal.v1.ActivationResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
-	1,  // 3: troupe.cluster.internal.v1.HandoverEntry.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 4: troupe.cluster.internal.v1.HandoverEntry.pid:type_name -> troupe.actor.v1.PID
-	4,  // 5: troupe.cluster.internal.v1.HandoverDelta.entries:type_name -> troupe.cluster.internal.v1.HandoverEntry
-	1,  // 6: troupe.cluster.internal.v1.ActivationTerminated.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 7: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
-	1,  // 8: troupe.cluster.internal.v1.PlaceRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 9: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
-	0,  // 10: troupe.cluster.internal.v1.PlaceResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
-	1,  // 11: troupe.cluster.internal.v1.ActivationLocated.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 12: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 1: troupe.cluster.internal.v1.ActivationRequest.gone:type_name -> troupe.actor.v1.PID
+	11, // 2: troupe.cluster.internal.v1.ActivationResponse.pid:type_name -> troupe.actor.v1.PID
+	0,  // 3: troupe.cluster.internal.v1.ActivationResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
+	1,  // 4: troupe.cluster.internal.v1.HandoverEntry.identity:type_name -> troupe.cluster.internal.v1.Identity
+	11, // 5: troupe.cluster.internal.v1.HandoverEntry.pid:type_name -> troupe.actor.v1.PID
+	4,  // 6: troupe.cluster.internal.v1.HandoverDelta.entries:type_name -> troupe.cluster.internal.v1.HandoverEntry
+	1,  // 7: troupe.cluster.internal.v1.ActivationTerminated.identity:type_name -> troupe.cluster.internal.v1.Identity
+	11, // 8: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
+	1,  // 9: troupe.cluster.internal.v1.PlaceRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
+	11, // 10: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
+	0,  // 11: troupe.cluster.internal.v1.PlaceResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
+	1,  // 12: troupe.cluster.internal.v1.ActivationLocated.identity:type_name -> troupe.cluster.internal.v1.Identity
+	11, // 13: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_troupe_cluster_internal_v1_identity_proto_init() }
