@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -498,5 +499,35 @@ func TestDeadLetterReasonsFromAnotherSystemMatchWithErrorsIs(t *testing.T) {
 	f.SendUserMessage(nil, &DeadLetterResponse{Target: target, Reason: "remote: something else"})
 	if _, err := f.Result(); errors.Is(err, ErrActorStopped) || !strings.Contains(err.Error(), "remote: something else") {
 		t.Fatalf("err = %v, want the reason's text and no runtime error", err)
+	}
+}
+
+// A system message without the PID it must carry (it may come from the
+// network) is a dead letter: it neither panics the sender nor fails the
+// target.
+func TestSystemMessagesWithoutTheirPIDsAreDeadLetters(t *testing.T) {
+	sys := newSystem(t)
+	var starts atomic.Int32
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch c.Message().(type) {
+		case *Started:
+			starts.Add(1)
+		case string:
+			c.Respond("pong")
+		}
+	}))
+	dls := newRecorder()
+	sub := Subscribe(sys.EventStream(), func(e *DeadLetterEvent) { dls.Add(e) })
+	defer sub.Unsubscribe()
+	for _, msg := range []any{&Watch{}, &Unwatch{}, &Terminated{}} {
+		sys.SendSystemMessage(pid, msg)
+	}
+	for _, e := range dls.WaitLen(t, 3) {
+		if e := e.(*DeadLetterEvent); !errors.Is(e.Reason, ErrNilPID) || !e.PID.Equal(pid) {
+			t.Fatalf("dead letter %+v, want ErrNilPID for %v", e, pid)
+		}
+	}
+	if res, err := sys.Request(testkit.Context(t), pid, "ping"); err != nil || res != "pong" || starts.Load() != 1 {
+		t.Fatalf("after the bad messages: %v, %v, %d starts; want pong from the first incarnation", res, err, starts.Load())
 	}
 }

@@ -298,14 +298,29 @@ func (s *System) sendUser(pid *PID, item any) {
 
 // sendSystem delivers a system message to pid.
 func (s *System) sendSystem(pid *PID, msg any) {
-	if pid == nil {
-		s.publishDeadLetter(nil, msg, nil, ErrNilPID)
+	if pid == nil || !hasPIDs(msg) {
+		s.publishDeadLetter(pid, msg, nil, ErrNilPID)
 		return
 	}
 	s.registry.resolve(pid).SendSystemMessage(pid, msg)
 }
 
 // sendSystemEach delivers msg to each of pids.
+// hasPIDs reports whether a system message carries the PID it must: a
+// Watch or Unwatch without its watcher, or a Terminated without the actor
+// that ended, would fail its target (it may come from the network).
+func hasPIDs(msg any) bool {
+	switch m := msg.(type) {
+	case *Watch:
+		return m.GetWatcher() != nil
+	case *Unwatch:
+		return m.GetWatcher() != nil
+	case *Terminated:
+		return m.GetWho() != nil
+	}
+	return true
+}
+
 func (s *System) sendSystemEach(pids []*PID, msg any) {
 	for _, pid := range pids {
 		s.sendSystem(pid, msg)

@@ -72,6 +72,13 @@
 // whose members share one certificate naming none of their addresses set
 // TrustClaimedAddresses.
 //
+// With or without TLS, a peer reports the end (Terminated) of its own
+// actors only: one about another address's actor is dropped as a dead
+// letter with ErrProtocol, so a member cannot end the watches of another
+// member's actors. A system message that lacks the PID it must carry (a
+// Watch without its watcher, …) is a dead letter with actor.ErrNilPID, not
+// a failure of its target.
+//
 // # Remote spawn and shutdown
 //
 // Register a kind's props; other systems start actors of it with Spawn or

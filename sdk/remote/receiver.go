@@ -182,6 +182,18 @@ func (rc *receiver) deliver(b *wire.Batch, m *wire.Message) {
 	}
 	if m.System {
 		if t, ok := msg.(*actor.Terminated); ok && t.GetWho() != nil {
+			// A peer reports the end of its own actors only: not of
+			// another member's, whose watchers would stop watching.
+			switch t.Who.Address {
+			case rc.address:
+			case actor.LocalAddress: // an actor made before its remote started
+				t.Who = actor.NewPID(rc.address, t.Who.Id)
+			default:
+				err := fmt.Errorf("%w: %s reported the termination of %s/%s, not its actor", ErrProtocol, rc.address, t.Who.Address, t.Who.Id)
+				r.logger.Error("remote: dropped a forged Terminated", "peer", rc.address, "error", err)
+				r.sys.DeadLetter(target, msg, err)
+				return
+			}
 			if p := r.existingPeer(t.Who.Address); p != nil {
 				p.removeWatch(t.Who.Id, target)
 			}

@@ -222,7 +222,7 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 		e.buf = protowire.AppendVarint(e.buf, uint64(size))
 		start := len(e.buf)
 		out, err := w.Marshal(e.buf, msg)
-		if err != nil {
+		if err = appended(out, start, err); err != nil {
 			return err
 		}
 		if e.buf = out; len(e.buf)-start != size {
@@ -234,7 +234,7 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	e.buf = append(e.buf, make([]byte, paddedLen)...)
 	start := len(e.buf)
 	out, err := w.Marshal(e.buf, msg)
-	if err != nil {
+	if err = appended(out, start, err); err != nil {
 		return err
 	}
 	e.buf = out
@@ -244,6 +244,19 @@ func (e *BatchEncoder) add(env *Envelope, w PayloadWriter, msg any, maxPayload i
 	}
 	putPadded(e.buf[payLenAt:], uint64(n))
 	putPadded(e.buf[envLenAt:], uint64(len(e.buf)-envStart))
+	return nil
+}
+
+// appended checks what a PayloadWriter's Marshal returned (out, err) for a
+// dst of length start: the error, or out not extending dst (a writer that
+// returned its own buffer, as `return json.Marshal(msg)` would).
+func appended(out []byte, start int, err error) error {
+	if err != nil {
+		return err
+	}
+	if len(out) < start {
+		return fmt.Errorf("wire: serializer returned %d bytes instead of appending to the %d it was given", len(out), start)
+	}
 	return nil
 }
 

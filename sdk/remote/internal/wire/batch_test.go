@@ -30,6 +30,14 @@ func (w rawWriter) Marshal(dst []byte, msg any) ([]byte, error) {
 	return append(dst, msg.([]byte)...), nil
 }
 
+// freshWriter returns a buffer of its own instead of appending to dst, the
+// mistake of a serializer that does `return json.Marshal(msg)`.
+type freshWriter struct{ rawWriter }
+
+func (freshWriter) Marshal(_ []byte, msg any) ([]byte, error) {
+	return append([]byte(nil), msg.([]byte)...), nil
+}
+
 type failWriter struct{}
 
 func (failWriter) Size(any) (int, error)               { return -1, nil }
@@ -187,6 +195,11 @@ func TestFailedAddLeavesTheBatchIntact(t *testing.T) {
 	bad := Envelope{TypeName: "b.B", SerializerID: 1, TargetID: "$2", Sender: Sender{"h:1", "$x"}}
 	if err := e.Add(&bad, failWriter{}, nil, 100); err == nil {
 		t.Fatal("add with a failing serializer succeeded")
+	}
+	for _, sized := range []bool{true, false} {
+		if err := e.Add(&bad, freshWriter{rawWriter{sized: sized}}, []byte("{}"), 100); err == nil || !strings.Contains(err.Error(), "instead of appending") {
+			t.Fatalf("add with a serializer that does not append (sized %v): %v", sized, err)
+		}
 	}
 	if err := e.Add(&bad, rawWriter{sized: true}, make([]byte, 101), 100); !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("oversized add: %v", err)
