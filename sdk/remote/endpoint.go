@@ -70,10 +70,22 @@ func (p *peer) send(pid *actor.PID, item any, system bool) {
 		ep, err = p.endpoint()
 	}
 	if err != nil {
-		p.r.sys.DeadLetter(pid, item, err)
+		p.undeliverable(pid, item, err)
 		return
 	}
 	ep.enqueue(outbound{target: pid, item: item, system: system, ser: ser, typeName: typeName})
+}
+
+// undeliverable dead-letters item, which could not be sent to target. A
+// Watch that was not sent is answered at once with Terminated
+// (AddressTerminated), as watching what does not exist is locally: else
+// its watcher would wait for an end nobody will report.
+func (p *peer) undeliverable(target *actor.PID, item any, reason error) {
+	p.r.sys.DeadLetter(target, item, reason)
+	if w, ok := item.(*actor.Watch); ok && w.GetWatcher() != nil {
+		p.removeWatch(target.Id, w.Watcher)
+		p.r.sys.SendSystemMessage(w.Watcher, &actor.Terminated{Who: target, Reason: actor.ReasonAddressTerminated})
+	}
 }
 
 // endpoint returns the live endpoint, starting one if there is none.
@@ -269,7 +281,7 @@ func (ep *endpoint) signalRoom() {
 
 // reject dead-letters a message the endpoint will not carry.
 func (ep *endpoint) reject(rec *outbound, reason error) {
-	ep.r.sys.DeadLetter(rec.target, rec.item, reason)
+	ep.peer.undeliverable(rec.target, rec.item, reason)
 }
 
 // stop ends the endpoint with reason. With flush, the writer first sends

@@ -330,3 +330,65 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("MaxFrameSize for a MaxMessageSize of 16 MiB = %d, want 17 MiB", got)
 	}
 }
+
+// stalledReader blocks the reading goroutine of its system's streams, once
+// stall is closed, until release is: a peer that stops reading.
+type stalledReader struct {
+	NopMetrics
+	stall, release chan struct{}
+}
+
+func (m *stalledReader) BatchReceived(string, int, int) {
+	select {
+	case <-m.stall:
+		<-m.release
+	default:
+	}
+}
+
+// Shutdown and Close end within their bounds even while a peer whose
+// stream we write on (it dialed us) does not read: its flow-control window
+// is full and our write waits.
+func TestShutdownAndCloseDoNotWaitForAPeerThatDoesNotRead(t *testing.T) {
+	for _, graceful := range []bool{true, false} {
+		m := &stalledReader{stall: make(chan struct{}), release: make(chan struct{})}
+		a := startNode(t, Config{FlowControlWindow: 64 << 10})
+		b := startNode(t, Config{FlowControlWindow: 64 << 10, Metrics: m})
+		defer close(m.release) // before the nodes stop
+		if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+			t.Fatal(err)
+		}
+		// B dials A: A's endpoint to B writes on B's stream.
+		if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("hi")); err != nil {
+			t.Fatal(err)
+		}
+		close(m.stall)
+		big := str(string(make([]byte, 32<<10)))
+		sink := actor.NewPID(b.r.Address(), "sink")
+		// Far more than B's 64 KiB window: A's writer soon waits for B to
+		// read, and a flush cannot end.
+		for range 200 {
+			a.sys.Send(sink, big)
+		}
+
+		ended := make(chan error, 1)
+		go func() {
+			if graceful {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				ended <- a.r.Shutdown(ctx)
+				return
+			}
+			a.r.Close()
+			ended <- nil
+		}()
+		select {
+		case err := <-ended:
+			if graceful && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Shutdown = %v, want its deadline", err)
+			}
+		case <-testkit.Context(t).Done():
+			t.Fatalf("graceful %v: still stopping while B does not read", graceful)
+		}
+	}
+}

@@ -271,19 +271,27 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	// Peers stop sending to us (but for those whose stream an endpoint
-	// writes on: it tells them after its flush)...
-	for _, in := range inbound {
-		in.leaving()
-	}
-	// ...while we flush what we owe them.
-	for _, ep := range endpoints {
-		ep.stop(fmt.Errorf("%w: %s", ErrShutdown, r.address), true)
-	}
+	reason := fmt.Errorf("%w: %s", ErrShutdown, r.address)
 	flushed := make(chan struct{})
 	go func() {
+		defer close(flushed)
+		// Peers stop sending to us (but for those whose stream an
+		// endpoint writes on: it tells them after its flush)...
+		for _, in := range inbound {
+			in.leaving()
+		}
+		// ...while we flush what we owe them.
+		for _, ep := range endpoints {
+			ep.stop(reason, true)
+		}
 		r.writers.Wait()
-		close(flushed)
+		// Every endpoint is done. One that wrote on a peer's stream said
+		// goodbye on it after its flush, unless it ended first: tell
+		// those peers now, or they would keep the stream (and the server)
+		// open.
+		for _, in := range inbound {
+			in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
+		}
 	}()
 	var err error
 	select {
@@ -291,15 +299,13 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("remote: shutdown: %w", context.Cause(ctx))
 		for _, ep := range endpoints {
+			ep.stop(reason, false)
 			ep.cancel()
 		}
+		// Cutting the connections also ends writes on peers' streams,
+		// which wait for as long as a peer does not read.
+		r.server.Stop()
 		<-flushed
-	}
-	// Every endpoint is done. One that wrote on a peer's stream said
-	// goodbye on it after its flush, unless it ended first: tell those
-	// peers now, or they would keep the stream (and the server) open.
-	for _, in := range inbound {
-		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
 	}
 
 	stopped := make(chan struct{})
@@ -333,8 +339,8 @@ func (r *Remote) Close() {
 	for _, ep := range endpoints {
 		ep.stop(fmt.Errorf("%w: %s closed", ErrShutdown, r.address), false)
 	}
+	r.server.Stop() // first: it ends writes waiting for a peer to read
 	r.writers.Wait()
-	r.server.Stop()
 	<-r.serveDone
 	r.sys.Stop(r.activator)
 	r.logger.Info("remote: closed", "address", r.address)

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -58,5 +59,53 @@ func TestAPeerCannotReportAnotherMembersActorTerminated(t *testing.T) {
 	}
 	if m := got.WaitLen(t, 1)[0]; !m.Who.Equal(target) || m.Reason != actor.ReasonStopped {
 		t.Fatalf("Terminated = %v, want %v stopped", m, target)
+	}
+}
+
+// A Watch the transport cannot send answers its watcher at once, as
+// watching what does not exist does locally.
+func TestAWatchThatCannotBeSentTerminatesAtOnce(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	if err := a.r.Shutdown(testkit.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	far := actor.NewPID(b.r.Address(), "whatever")
+	var got testkit.Recorder[*actor.Terminated]
+	a.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(far)
+		case *actor.Terminated:
+			got.Add(m)
+		}
+	}))
+	if m := got.WaitLen(t, 1)[0]; !m.Who.Equal(far) || m.Reason != actor.ReasonAddressTerminated {
+		t.Fatalf("Terminated = %v, want %v with AddressTerminated", m, far)
+	}
+}
+
+// A Watch without its watcher, as a faulty peer may send it, does not
+// fail the actor it names.
+func TestAWatchWithoutWatcherFromTheNetworkIsADeadLetter(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	var starts atomic.Int32
+	victim, err := a.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*actor.Started); ok {
+			starts.Add(1)
+		}
+		echo(c)
+	}), "victim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim = actor.NewPID(a.r.Address(), victim.Id)
+	dl := a.deadLetters(t)
+	p, _ := b.r.resolve(a.r.Address())
+	p.(*peer).send(victim, &actor.Watch{}, true) // on the wire as a peer would put it
+	if _, err := b.sys.Request(testkit.Context(t), victim, str("sync")); err != nil || starts.Load() != 1 {
+		t.Fatalf("after the Watch: %v, %d starts; want an answer from the first incarnation", err, starts.Load())
+	}
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, actor.ErrNilPID) {
+		t.Fatalf("dead letter reason = %v, want ErrNilPID", e.Reason)
 	}
 }
