@@ -96,6 +96,10 @@ type Config struct {
 	// address it advertises, as a listener's must be for the address
 	// dialed: a peer speaks only for its own address (messages to it,
 	// watches of its actors, and its goodbye, which terminates them).
+	// With a weaker ClientAuth, a dialer without a verified certificate
+	// is believed about its address, as without TLS (Start logs a
+	// warning for the modes that ask for a certificate but accept one
+	// that is missing or unverified).
 	ServerTLS *tls.Config
 	// ClientTLS, if set, dials peers with TLS (with Certificates for mutual
 	// TLS). Peers must agree: a TLS dialer cannot reach a plain listener.

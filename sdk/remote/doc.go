@@ -63,8 +63,10 @@
 // # Security
 //
 // Set ServerTLS and ClientTLS for TLS; require and verify client
-// certificates in ServerTLS for mutual TLS. A peer without a valid
-// certificate cannot connect. Under mutual TLS a dialer's certificate must
+// certificates in ServerTLS (tls.RequireAndVerifyClientCert) for mutual
+// TLS, where a peer without a valid certificate cannot connect. Start
+// warns about the modes between the two, which ask for a certificate but
+// accept a dialer without a verified one. Under mutual TLS a dialer's certificate must
 // also be valid for the host of the address it advertises, just as a
 // listener's must be for the address dialed, so that a peer can speak only
 // for its own address: receive what is sent to it, and say that it leaves.

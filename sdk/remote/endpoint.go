@@ -208,8 +208,11 @@ func (r *Remote) newEndpoint(p *peer) (*endpoint, error) {
 	return ep, nil
 }
 
-// enqueue hands rec to the writer, waiting up to QueueFullTimeout for room.
+// enqueue hands rec to the writer, waiting up to QueueFullTimeout for room
+// in all (a sender woken for room that another sender took waits on, for
+// what is left of it).
 func (ep *endpoint) enqueue(rec outbound) {
+	var deadline time.Time
 	for {
 		switch ep.queue.Offer(rec) {
 		case mpsc.Accepted:
@@ -224,7 +227,10 @@ func (ep *endpoint) enqueue(rec outbound) {
 			ep.reject(&rec, ep.stopReason())
 			return
 		}
-		if !ep.waitForRoom() {
+		if deadline.IsZero() && ep.r.cfg.QueueFullTimeout >= 0 {
+			deadline = time.Now().Add(ep.r.cfg.QueueFullTimeout)
+		}
+		if !ep.waitForRoom(deadline) {
 			ep.reject(&rec, fmt.Errorf("%w: %d messages queued for %s", ErrQueueFull, ep.r.cfg.SendQueueSize, ep.peer.address))
 			return
 		}
@@ -232,10 +238,10 @@ func (ep *endpoint) enqueue(rec outbound) {
 }
 
 // waitForRoom waits until the writer frees room or the endpoint
-// terminates (true), or QueueFullTimeout passes (false).
-func (ep *endpoint) waitForRoom() bool {
-	d := ep.r.cfg.QueueFullTimeout
-	if d < 0 {
+// terminates (true), or deadline passes (false; a zero deadline has).
+func (ep *endpoint) waitForRoom(deadline time.Time) bool {
+	d := time.Until(deadline)
+	if d <= 0 {
 		return false
 	}
 	ep.waiters.Add(1)

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,6 +105,12 @@ func (r *Remote) Start() error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: r.cfg.KeepaliveInterval / 2, PermitWithoutStream: true}),
 	}
 	if r.cfg.ServerTLS != nil {
+		switch r.cfg.ServerTLS.ClientAuth {
+		case tls.RequestClientCert, tls.RequireAnyClientCert, tls.VerifyClientCertIfGiven:
+			r.logger.Warn("remote: ServerTLS asks dialers for a certificate but accepts them without a verified one, "+
+				"and believes such dialers about their address; use tls.RequireAndVerifyClientCert for mutual TLS",
+				"client_auth", r.cfg.ServerTLS.ClientAuth.String())
+		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.cfg.ServerTLS.Clone())))
 	}
 	r.server = grpc.NewServer(opts...)

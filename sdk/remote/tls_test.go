@@ -170,3 +170,23 @@ func TestMutualTLSBindsTheAdvertisedAddress(t *testing.T) {
 		t.Fatalf("request to a listener that trusts claimed addresses: %v", err)
 	}
 }
+
+// A listener that asks for client certificates but accepts dialers
+// without a verified one cannot bind dialers to their addresses: Start
+// says so. Plain TLS and mutual TLS start without the warning.
+func TestHalfMutualTLSIsWarnedAbout(t *testing.T) {
+	ca := newTestCA(t, "troupe test CA")
+	const warning = "remote: ServerTLS asks dialers for a certificate but accepts them without a verified one"
+	for auth, warned := range map[tls.ClientAuthType]bool{
+		tls.NoClientCert:               false,
+		tls.VerifyClientCertIfGiven:    true,
+		tls.RequireAnyClientCert:       true,
+		tls.RequireAndVerifyClientCert: false,
+	} {
+		cfg := tlsConfig(t, ca, nil, false)
+		cfg.ServerTLS.ClientAuth, cfg.ServerTLS.ClientCAs = auth, ca.pool
+		if n := startNode(t, cfg); n.logs.Contains(warning) != warned {
+			t.Errorf("ClientAuth %v: warned %v, want %v; logs %q", auth, !warned, warned, n.logs.Lines())
+		}
+	}
+}
