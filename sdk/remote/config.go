@@ -87,6 +87,8 @@ type Config struct {
 	// KeepaliveInterval and KeepaliveTimeout detect dead connections: a
 	// ping after KeepaliveInterval without traffic, the connection closed
 	// when no answer comes within KeepaliveTimeout. Defaults 10s and 5s.
+	// gRPC raises a dialer's interval below 10s to 10s: a shorter one
+	// applies to the connections peers open to this system only.
 	KeepaliveInterval time.Duration
 	KeepaliveTimeout  time.Duration
 
