@@ -159,10 +159,12 @@ type Metrics interface {
 	// HandoverCompleted reports the end of this member's handover of a
 	// topology: how long it took, and whether HandoverTimeout cut it short.
 	HandoverCompleted(d time.Duration, timedOut bool)
-	// GrainCall reports a grain call made from this member, its latency
-	// and outcome (nil on success).
+	// GrainCall reports a Request to a grain made from this member, its
+	// latency until the answer and its outcome (nil on success). Send and
+	// Get, which wait for no answer of the grain, are not reported.
 	GrainCall(kind string, d time.Duration, err error)
-	// Retry reports a grain call attempt that will be retried.
+	// Retry reports an attempt of a Request, Send or Get that will be
+	// retried.
 	Retry(kind string)
 	// CacheLookup reports a look-up of the activation cache.
 	CacheLookup(kind string, hit bool)
