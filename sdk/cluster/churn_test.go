@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,5 +259,95 @@ func TestHandoverTimeoutLetsOwnersAnswer(t *testing.T) {
 	}
 	if served < 5 {
 		t.Fatalf("only %d identities served after the handover timed out", served)
+	}
+}
+
+// stallPlacement blocks an owner's identity actor while it places an
+// identity whose id starts with "stall", until release is closed: a member
+// slow to take in topology changes.
+type stallPlacement struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p stallPlacement) Place(id cluster.ClusterIdentity, owner string, _ []cluster.Member) string {
+	if strings.HasPrefix(id.ID, "stall") {
+		p.entered <- struct{}{}
+		<-p.release
+	}
+	return owner
+}
+
+// Two members join in quick succession while the old members are slow: the
+// first new one adopts both topologies before the old hosts report their
+// activations. It must not start a second activation of an identity it
+// owns in both.
+func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
+	l := newLedger()
+	pl := stallPlacement{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	kind := counterKind(l, 0)
+	kind.Placement = pl
+	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{kind}, Cluster: cluster.Config{HandoverTimeout: time.Hour}})
+	old := f.Members()[0]
+	t1 := old.Cluster.Topology()
+	const n = 200
+	for i := range n {
+		ask(t, old.Cluster, fmt.Sprint("x", i))
+	}
+	// Stall both old members' identity actors.
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(pl.release)
+		}
+	}
+	defer release()
+	stalled := map[string]bool{}
+	for i := 0; len(stalled) < 2; i++ {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("stall", i)}
+		if owner := cluster.OwnerOf(t1, id); !stalled[owner] {
+			stalled[owner] = true
+			go func() { _, _ = old.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc")) }()
+			<-pl.entered
+		}
+	}
+	a := f.AddMember()
+	t2 := a.Cluster.Topology()
+	d := f.AddMember()
+	testkit.Eventually(t, "the first new member to see the second", func() bool {
+		_, ok := a.Cluster.Topology().Member(d.Cluster.Self().ID)
+		return ok
+	})
+	t3 := a.Cluster.Topology()
+	var moved []cluster.ClusterIdentity
+	for i := range n {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("x", i)}
+		if me := a.Cluster.Self().ID; cluster.OwnerOf(t2, id) == me && cluster.OwnerOf(t3, id) == me {
+			moved = append(moved, id)
+		}
+	}
+	if len(moved) == 0 {
+		t.Fatal("no identity moved to the first new member in both topologies")
+	}
+	// Calls to those while their hosts are stalled: the new owner must
+	// hold them until the hosts report. Their callers give up early; the
+	// owner still answers them later.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	var wg sync.WaitGroup
+	for _, id := range moved {
+		wg.Go(func() { _, _ = a.Cluster.Request(ctx, id, wrapperspb.String("inc")) })
+	}
+	wg.Wait()
+	cancel()
+	release()
+	f.WaitConverged()
+	for _, id := range moved {
+		if _, err := a.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dups := l.duplicates(); len(dups) > 0 {
+		t.Fatalf("%d identities have two activations: %v", len(dups), dups)
 	}
 }
