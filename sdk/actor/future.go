@@ -131,15 +131,9 @@ func (f *Future) SendUserMessage(_ *PID, item any) {
 	f.complete(msg, nil)
 }
 
-// runtimeReasons are the runtime's own dead-letter reasons by their text,
-// which is all a DeadLetterResponse from another system carries.
-var runtimeReasons = map[string]error{}
-
-func init() {
-	for _, err := range []error{ErrDeadLetter, ErrActorStopped, ErrMailboxFull, ErrSystemShutdown, ErrNilPID} {
-		runtimeReasons[err.Error()] = err
-	}
-}
+// runtimeReasons are the runtime's own dead-letter reasons, which a
+// DeadLetterResponse from another system carries as text.
+var runtimeReasons = []error{ErrDeadLetter, ErrActorStopped, ErrMailboxFull, ErrSystemShutdown, ErrNilPID}
 
 // reasonOf turns the reason of a DeadLetterResponse back into an error:
 // one of the runtime's, so that errors.Is matches it on the requester's
@@ -148,8 +142,10 @@ func reasonOf(text string) error {
 	if text == "" {
 		return nil
 	}
-	if err, ok := runtimeReasons[text]; ok {
-		return err
+	for _, err := range runtimeReasons {
+		if err.Error() == text {
+			return err
+		}
 	}
 	return errors.New(text)
 }

@@ -305,7 +305,6 @@ func (s *System) sendSystem(pid *PID, msg any) {
 	s.registry.resolve(pid).SendSystemMessage(pid, msg)
 }
 
-// sendSystemEach delivers msg to each of pids.
 // hasPIDs reports whether a system message carries the PID it must: a
 // Watch or Unwatch without its watcher, or a Terminated without the actor
 // that ended, would fail its target (it may come from the network).
@@ -321,6 +320,7 @@ func hasPIDs(msg any) bool {
 	return true
 }
 
+// sendSystemEach delivers msg to each of pids.
 func (s *System) sendSystemEach(pids []*PID, msg any) {
 	for _, pid := range pids {
 		s.sendSystem(pid, msg)

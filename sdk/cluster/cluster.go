@@ -382,24 +382,19 @@ func (c *Cluster) call(ctx context.Context, id ClusterIdentity, msg any, opts []
 	var res any
 	var gone *actor.PID
 	err := c.retry(ctx, id, opts, func() error {
-		pid, ok := c.cached(id)
-		if ok && pid.Equal(gone) { // the gone activation's owner located it
-			c.cache.evict(id, pid)
-			ok = false
-		}
-		if !ok && gone == nil {
-			var err error
+		var pid *actor.PID
+		var ok bool
+		var err error
+		if gone != nil {
+			// The cache may hold the gone one too (its owner located it).
+			if pid, err = c.activation(ctx, id, gone); err != nil {
+				return err
+			}
+		} else if pid, ok = c.cached(id); !ok {
 			res, err = c.callThroughOwner(ctx, id, msg)
 			gone = goneActivation(id, err)
 			return err
 		}
-		if !ok {
-			var err error
-			if pid, err = c.activation(ctx, id, gone); err != nil {
-				return err
-			}
-		}
-		var err error
 		res, err = c.request(ctx, pid, msg)
 		if errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, ErrMemberLeft) {
 			c.cache.evict(id, pid) // the activation is gone
@@ -520,6 +515,9 @@ func retryable(err error) bool {
 // goneActivation returns the activation of id that err says does not
 // exist (a request to it was dead-lettered with no such process), or nil.
 func goneActivation(id ClusterIdentity, err error) *actor.PID {
+	if err == nil {
+		return nil // before dl, which escapes: no allocation on success
+	}
 	var dl *actor.DeadLetterError
 	if !errors.As(err, &dl) || !errors.Is(dl.Reason, actor.ErrDeadLetter) {
 		return nil

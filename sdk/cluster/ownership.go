@@ -111,7 +111,7 @@ func (s *ownerState) hash() uint64 {
 // dropped.
 func (s *ownerState) adopt(p *placement) map[string][]entry {
 	switch {
-	case s.place == nil:
+	case s.place == nil: // the first topology: nothing settled yet
 	case s.complete:
 		s.settled = append(s.settled[:0], s.place)
 	case s.settled != nil && len(s.settled) < maxEarly:

@@ -66,9 +66,10 @@
 // certificates in ServerTLS (tls.RequireAndVerifyClientCert) for mutual
 // TLS, where a peer without a valid certificate cannot connect. Start
 // warns about the modes between the two, which ask for a certificate but
-// accept a dialer without a verified one. Under mutual TLS a dialer's certificate must
-// also be valid for the host of the address it advertises, just as a
-// listener's must be for the address dialed, so that a peer can speak only
+// accept a dialer without a verified one. Under mutual TLS a dialer's
+// certificate must also be valid for the host of the address it
+// advertises, just as a listener's must be for the address dialed, so
+// that a peer can speak only
 // for its own address: receive what is sent to it, and say that it leaves.
 // A dialer refused for that fails with ErrAddressNotCertified. Clusters
 // whose members share one certificate naming none of their addresses set
