@@ -42,11 +42,19 @@ func fastConfig() Config {
 // both are shut down when the test ends.
 func startNode(t *testing.T, cfg Config) *node {
 	t.Helper()
+	return startNodeAfter(t, cfg, func(*actor.System) {})
+}
+
+// startNodeAfter is startNode that runs before on the system before its
+// Remote starts.
+func startNodeAfter(t *testing.T, cfg Config, before func(*actor.System)) *node {
+	t.Helper()
 	logs := testkit.NewLogs()
 	sys, err := actor.NewSystem(actor.Config{Logger: slog.New(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	before(sys)
 	r, err := New(sys, cfg)
 	if err != nil {
 		t.Fatal(err)

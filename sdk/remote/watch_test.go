@@ -62,6 +62,44 @@ func TestAPeerCannotReportAnotherMembersActorTerminated(t *testing.T) {
 	}
 }
 
+// An actor spawned before its system's Remote started carries the local
+// placeholder address in its own PID. Its end still reaches a watcher on
+// another member, named by the member's address.
+func TestTheEndOfAnActorSpawnedBeforeStartReachesRemoteWatchers(t *testing.T) {
+	a := startNode(t, fastConfig())
+	var early *actor.PID
+	b := startNodeAfter(t, fastConfig(), func(sys *actor.System) {
+		var err error
+		if early, err = sys.SpawnNamed(actor.PropsFromFunc(echo), "early"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if early.Address != actor.LocalAddress {
+		t.Fatalf("an actor spawned before Start has address %q, want %q", early.Address, actor.LocalAddress)
+	}
+	target := actor.NewPID(b.r.Address(), early.Id)
+	var got testkit.Recorder[*actor.Terminated]
+	ready := make(chan struct{})
+	a.sys.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actor.Started:
+			ctx.Watch(target)
+			ctx.Request(target, str("sync")) // after the Watch, on the same stream
+		case *wrapperspb.StringValue:
+			close(ready)
+		case *actor.Terminated:
+			got.Add(m)
+		}
+	}))
+	<-ready
+	if err := b.sys.StopAndWait(testkit.Context(t), early); err != nil {
+		t.Fatal(err)
+	}
+	if m := got.WaitLen(t, 1)[0]; !m.Who.Equal(target) || m.Reason != actor.ReasonStopped {
+		t.Fatalf("Terminated = %v, want %v stopped", m, target)
+	}
+}
+
 // A Watch the transport cannot send answers its watcher at once, as
 // watching what does not exist does locally.
 func TestAWatchThatCannotBeSentTerminatesAtOnce(t *testing.T) {
