@@ -303,12 +303,14 @@ func (c *actorContext) Children() []*PID {
 func (c *actorContext) Poison(pid *PID) { c.handle.sys.Poison(pid) }
 
 func (c *actorContext) Watch(pid *PID) {
-	c.ext().watching.add(pid)
+	if pid != nil { // a nil PID is a dead letter, as sendSystem reports
+		c.ext().watching.add(pid)
+	}
 	c.handle.sys.sendSystem(pid, &Watch{Watcher: c.self})
 }
 
 func (c *actorContext) Unwatch(pid *PID) {
-	if c.x != nil {
+	if c.x != nil && pid != nil {
 		c.x.watching.remove(pid)
 	}
 	c.handle.sys.sendSystem(pid, &Unwatch{Watcher: c.self})

@@ -394,3 +394,30 @@ func TestReenterAfterRunsOnTheActorWithTheOriginalSender(t *testing.T) {
 		t.Fatalf("first = %v, %v", res, err)
 	}
 }
+
+// A spawn that fails returns a nil PID, and messages to a nil PID are dead
+// letters: watching or unwatching one must not crash the actor.
+func TestWatchAndUnwatchOfNilPIDDoNotFailTheActor(t *testing.T) {
+	sys := newSystem(t)
+	events := supervisorEvents(t, sys)
+	pid := sys.Spawn(PropsFromProducer(func() Actor {
+		n := 0
+		return ReceiveFunc(func(c Context) {
+			switch c.Message() {
+			case "watch":
+				n++
+				c.Watch(nil)
+			case "unwatch":
+				n++
+				c.Unwatch(nil)
+			case "get":
+				c.Respond(n)
+			}
+		})
+	}))
+	sys.Send(pid, "watch")
+	sys.Send(pid, "unwatch")
+	if n := get(t, sys, pid); n != 2 || len(events.Snapshot()) != 0 {
+		t.Fatalf("count = %d, want 2; supervisor events: %v", n, events.Snapshot())
+	}
+}
