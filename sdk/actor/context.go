@@ -528,6 +528,10 @@ func (c *actorContext) handleRestart() {
 		return
 	}
 	c.state = stateRestarting
+	// User messages wait for the fresh instance, also when the restart is
+	// not this actor's failure (an all-for-one sibling) and must first wait
+	// for the children to stop; restart resumes the mailbox.
+	c.suspended = true
 	c.invokeFinal(restartingMsg)
 	c.stopChildren()
 	c.tryFinish()

@@ -237,3 +237,52 @@ func TestDirectiveString(t *testing.T) {
 		}
 	}
 }
+
+// An all-for-one restart of a sibling that must first wait for its own
+// children to stop: between its Restarting and the fresh instance's Started,
+// user messages wait, as they do for the failed child; the old instance has
+// said goodbye and must not handle them.
+func TestAllForOneSiblingHandlesNoMessageBetweenRestartingAndStarted(t *testing.T) {
+	sys := newSystem(t)
+	gate := make(chan struct{})
+	grandchildStopping := make(chan struct{})
+	rec := newRecorder()
+	slowToStop := PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Stopping); ok {
+			close(grandchildStopping)
+			<-gate
+		}
+	})
+	sibling := PropsFromFunc(func(c Context) {
+		switch m := c.Message().(type) {
+		case *Started:
+			rec.Add(m)
+			if len(rec.Snapshot()) == 1 { // the first instance only
+				c.Spawn(slowToStop)
+			}
+		case *Restarting, string:
+			rec.Add(m)
+		}
+	})
+	kids := make(chan []*PID, 1)
+	sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); ok {
+			kids <- []*PID{c.Spawn(counterProps(nil)), c.Spawn(sibling)}
+		}
+	}, WithSupervisor(AllForOneStrategy(10, time.Minute, DefaultDecider))))
+	pids := <-kids
+	rec.WaitLen(t, 1)
+	sys.Send(pids[0], "boom")
+	<-grandchildStopping // the sibling is restarting, waiting for its child
+	mb := &pids[1].ref.Load().p.(*actorContext).mb
+	idle := func() bool { return mb.status.Load() == mailboxIdle }
+	testkit.Eventually(t, "the restarting sibling to go idle", idle)
+	sys.Send(pids[1], "hello")
+	testkit.Eventually(t, "the sibling to go idle after the send", idle)
+	close(gate)
+	got := names(rec.WaitLen(t, 4))
+	want := []string{"started", "restarting", "started", "hello"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("sibling saw %v, want %v", got, want)
+	}
+}
