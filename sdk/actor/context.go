@@ -461,7 +461,7 @@ func (c *actorContext) invokeSystem(msg any) {
 
 //go:noinline
 func (c *actorContext) runContinuation(m *continuation) {
-	if c.state == stateStopped {
+	if c.state >= stateStopping { // it has had its Stopping: cont must not run
 		return
 	}
 	prev := c.current

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -419,5 +420,39 @@ func TestWatchAndUnwatchOfNilPIDDoNotFailTheActor(t *testing.T) {
 	sys.Send(pid, "unwatch")
 	if n := get(t, sys, pid); n != 2 || len(events.Snapshot()) != 0 {
 		t.Fatalf("count = %d, want 2; supervisor events: %v", n, events.Snapshot())
+	}
+}
+
+// ReenterAfter's cont never runs once the actor has begun to stop, also
+// while it waits for a child to stop: it has had its Stopping.
+func TestReenterAfterDoesNotRunAfterStopping(t *testing.T) {
+	sys := newSystem(t)
+	gate := make(chan struct{})
+	childStopping := make(chan struct{})
+	rec := newRecorder()
+	f := sys.RequestFuture(sys.Spawn(PropsFromFunc(func(Context) {})), "no answer", -1)
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch m := c.Message().(type) {
+		case *Started:
+			rec.Add(m)
+			c.Spawn(PropsFromFunc(func(c Context) {
+				if _, ok := c.Message().(*Stopping); ok {
+					close(childStopping)
+					<-gate
+				}
+			}))
+			c.ReenterAfter(f, func(any, error) { rec.Add("cont") })
+		case *Stopping, *Stopped:
+			rec.Add(m)
+		}
+	}))
+	rec.WaitLen(t, 1)
+	sys.Stop(pid)
+	<-childStopping // the actor has had Stopping and waits for its child
+	f.Fail(errors.New("done"))
+	close(gate)
+	testkit.Eventually(t, "the actor to stop", func() bool { _, ok := sys.Registry().Get(pid.Id); return !ok })
+	if got, want := names(rec.WaitLen(t, 3)), []string{"started", "stopping", "stopped"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("actor saw %v, want %v", got, want)
 	}
 }
