@@ -73,7 +73,9 @@ type Context interface {
 	Spawn(props *Props) *PID
 	// SpawnNamed starts a child actor; its id is this actor's id, "/" and
 	// name, or a generated name if name is empty. It fails with
-	// ErrNameExists if the name is in use.
+	// ErrNameExists if the name is in use, and with ErrActorStopped while
+	// this actor stops or restarts (from Restarting on, until the fresh
+	// instance's Started).
 	SpawnNamed(props *Props, name string) (*PID, error)
 	// Children returns the PIDs of the live children.
 	Children() []*PID
@@ -281,9 +283,10 @@ func (c *actorContext) SpawnNamed(props *Props, name string) (*PID, error) {
 	if name == "" {
 		return freshID(c.handle.sys.registry.NextID, func(id string) (*PID, error) { return c.SpawnNamed(props, id) })
 	}
-	if c.state >= stateStopping {
-		// It would outlive us: our children have been told to stop.
-		return nil, fmt.Errorf("%w: %s cannot spawn %q while stopping", ErrActorStopped, c.self.Id, name)
+	if c.state != stateAlive {
+		// It would outlive us, or hold a restart up for ever: our children
+		// have been told to stop, and the stop or restart waits for them all.
+		return nil, fmt.Errorf("%w: %s cannot spawn %q while stopping or restarting", ErrActorStopped, c.self.Id, name)
 	}
 	pid, err := c.handle.sys.spawn(props, c.self.Id+"/"+name, c)
 	if err != nil {

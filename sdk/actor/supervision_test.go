@@ -286,3 +286,40 @@ func TestAllForOneSiblingHandlesNoMessageBetweenRestartingAndStarted(t *testing.
 		t.Fatalf("sibling saw %v, want %v", got, want)
 	}
 }
+
+// A common pattern: an actor watches its workers and replaces each that
+// stops. When that actor restarts, its restart stops the workers; the
+// replacements the old instance spawns on their Terminated must not hold the
+// restart up forever.
+func TestRestartOfAnActorThatReplacesStoppedWorkersCompletes(t *testing.T) {
+	sys := newSystem(t)
+	started := newRecorder()
+	worker := PropsFromFunc(func(Context) {})
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch c.Message().(type) {
+		case *Started:
+			started.Add(c.Self().Id)
+			c.Watch(c.Spawn(worker))
+		case *Terminated:
+			if pid := c.Spawn(worker); pid != nil {
+				c.Watch(pid)
+			}
+		case string:
+			switch c.Message() {
+			case "boom":
+				panic("boom")
+			case "get":
+				c.Respond(len(c.Children()))
+			}
+		}
+	}))
+	started.WaitLen(t, 1)
+	sys.Send(pid, "boom")
+	r, err := sys.Request(testkit.Context(t), pid, "get")
+	if err != nil || r != 1 {
+		t.Fatalf("after the restart: %v, %v; want 1 worker", r, err)
+	}
+	if n := len(started.Snapshot()); n != 2 {
+		t.Fatalf("Started %d times, want 2", n)
+	}
+}
