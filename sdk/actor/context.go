@@ -142,6 +142,8 @@ type extras struct {
 	children  pidSet
 	watchers  pidSet
 	watching  pidSet
+	failing   *PID   // the child whose failure the strategy is deciding on
+	escalated pidSet // children whose failure was escalated: resumed with us
 	behaviors []ReceiveFunc
 	stash     []any
 	unstashed []any
@@ -456,7 +458,7 @@ func (c *actorContext) invokeSystem(msg any) {
 	case *restartMsg:
 		c.handleRestart()
 	case *resumeMsg:
-		c.suspended = false
+		c.handleResume()
 	default:
 		c.unknownSystemMessage(msg)
 	}
@@ -471,6 +473,18 @@ func (c *actorContext) runContinuation(m *continuation) {
 	c.current = m.item
 	m.fn()
 	c.current = prev
+}
+
+// handleResume resumes the actor and the children whose failures it
+// escalated: they wait, suspended, for its supervisor's decision.
+//
+//go:noinline
+func (c *actorContext) handleResume() {
+	c.suspended = false
+	if c.x != nil && len(c.x.escalated) > 0 {
+		c.handle.sys.sendSystemEach(c.x.escalated.values(), resumeSys)
+		c.x.escalated = nil
+	}
 }
 
 //go:noinline
@@ -570,6 +584,9 @@ func (c *actorContext) restart() {
 	}
 	c.state = stateAlive
 	c.suspended = false
+	if c.x != nil {
+		c.x.escalated = nil // they were stopped with the other children
+	}
 	c.invokeLifecycle(startedMsg)
 }
 
@@ -636,12 +653,18 @@ func (c *actorContext) handleFailure(f *failure) {
 	if strategy == nil {
 		strategy = c.handle.sys.cfg.SupervisorStrategy
 	}
+	x := c.ext()
+	x.failing = f.child
+	defer func() { x.failing = nil }()
 	strategy.HandleFailure(c.handle.sys, c, f.child, f.stats, f.reason, f.message)
 }
 
 // Supervisor implementation, used by the strategy in handleFailure.
 
 func (c *actorContext) EscalateFailure(reason any, message any) {
+	if c.x != nil && c.x.failing != nil {
+		c.x.escalated.add(c.x.failing)
+	}
 	c.escalateFailure(reason, message)
 }
 

@@ -323,3 +323,23 @@ func TestRestartOfAnActorThatReplacesStoppedWorkersCompletes(t *testing.T) {
 		t.Fatalf("Started %d times, want 2", n)
 	}
 }
+
+// A failure escalated to a supervisor that is then resumed: the child that
+// failed is resumed with it, rather than left suspended for ever with its
+// mailbox filling up.
+func TestEscalatedFailureResumedAboveResumesTheChild(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(10, time.Minute, func(any) Directive { return DirectiveResume })})
+	kid := make(chan *PID, 1)
+	sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); ok {
+			kid <- c.Spawn(counterProps(nil))
+		}
+	}, WithSupervisor(OneForOneStrategy(10, time.Minute, func(any) Directive { return DirectiveEscalate }))))
+	child := <-kid
+	sys.Send(child, "inc")
+	sys.Send(child, "boom")
+	sys.Send(child, "inc")
+	if n := get(t, sys, child); n != 2 {
+		t.Fatalf("child count = %d, want 2", n)
+	}
+}
