@@ -175,12 +175,21 @@ func ExponentialBackoffStrategy(initial, max, reset time.Duration) SupervisorStr
 	return &backoffStrategy{initial: initial, max: max, reset: reset}
 }
 
+// maxBackoffFailures bounds the failures a backoff strategy remembers of a
+// child that keeps failing: 2^63 times any initial delay is past any max.
+const maxBackoffFailures = 64
+
 type backoffStrategy struct {
 	initial, max, reset time.Duration
 }
 
 func (s *backoffStrategy) HandleFailure(sys *System, sup Supervisor, child *PID, stats *RestartStatistics, reason any, _ any) {
-	stats.NumberOfFailures(s.reset) // forget failures older than the reset window
+	if n := len(stats.failures); n > 0 && time.Since(stats.failures[n-1]) >= s.reset {
+		stats.Reset() // a quiet period of reset without failures: start over
+	} else if n >= maxBackoffFailures {
+		// The delay reached max long ago: keep the count, not every time.
+		stats.failures = append(stats.failures[:0], stats.failures[n-maxBackoffFailures+1:]...)
+	}
 	stats.Fail()
 	delay := s.delay(stats.FailureCount())
 	sys.publishSupervision(child, reason, DirectiveRestart)

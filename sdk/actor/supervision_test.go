@@ -343,3 +343,37 @@ func TestEscalatedFailureResumedAboveResumesTheChild(t *testing.T) {
 		t.Fatalf("child count = %d, want 2", n)
 	}
 }
+
+// nopSupervisor is a Supervisor for calling a strategy directly.
+type nopSupervisor struct{}
+
+func (nopSupervisor) Children() []*PID         { return nil }
+func (nopSupervisor) EscalateFailure(any, any) {}
+func (nopSupervisor) RestartChildren(...*PID)  {}
+func (nopSupervisor) StopChildren(...*PID)     {}
+func (nopSupervisor) ResumeChildren(...*PID)   {}
+
+// The backoff starts over only after a quiet period of reset without
+// failures: failures that keep coming, each within reset of the one before,
+// keep doubling the delay even when the first of them are older than reset.
+func TestExponentialBackoffStartsOverOnlyAfterAQuietPeriod(t *testing.T) {
+	sys := newSystem(t)
+	s := ExponentialBackoffStrategy(time.Hour, 100*time.Hour, time.Minute) // the restarts never come
+	now := time.Now()
+	for _, tc := range []struct {
+		ago  []time.Duration // earlier failures, oldest first
+		want int             // failures that count for the delay, this one included
+	}{
+		{[]time.Duration{150 * time.Second, 100 * time.Second, 50 * time.Second}, 4}, // gaps of 50s < 1m
+		{[]time.Duration{10 * time.Minute, 9 * time.Minute}, 1},                      // quiet for 9m
+	} {
+		stats := &RestartStatistics{}
+		for _, a := range tc.ago {
+			stats.failures = append(stats.failures, now.Add(-a))
+		}
+		s.HandleFailure(sys, nopSupervisor{}, NewPID(LocalAddress, "x"), stats, "boom", nil)
+		if got := stats.FailureCount(); got != tc.want {
+			t.Errorf("failures %v ago: %d count for the delay, want %d", tc.ago, got, tc.want)
+		}
+	}
+}
