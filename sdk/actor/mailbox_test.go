@@ -165,3 +165,25 @@ func TestManyProducersOneConsumerUnderLoad(t *testing.T) {
 		t.Fatalf("received %d of %d", count, producers*each)
 	}
 }
+
+// PoisonAndWait on an actor whose OverflowDrop mailbox is full: the pill is
+// dropped, so the actor will not stop; the caller hears so at once, as a
+// requester does, instead of waiting for its context.
+func TestPoisonAndWaitFailsFastWhenThePillIsDropped(t *testing.T) {
+	sys := newSystem(t)
+	entered, gate := make(chan struct{}), make(chan struct{})
+	rec := newRecorder()
+	pid := sys.Spawn(PropsFromFunc(gated(entered, gate, rec),
+		WithMailbox(MailboxConfig{Capacity: 2, Policy: OverflowDrop})))
+	sys.Send(pid, "block")
+	<-entered
+	sys.Send(pid, "1")
+	sys.Send(pid, "2")
+	err := sys.PoisonAndWait(testkit.Context(t), pid)
+	close(gate)
+	if !errors.Is(err, ErrMailboxFull) || !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("PoisonAndWait of a full mailbox: %v, want ErrDeadLetter and ErrMailboxFull", err)
+	}
+	rec.WaitLen(t, 2)
+	stopAndWait(t, sys, pid) // the actor was not poisoned
+}

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -222,27 +223,53 @@ var poisonPill = &PoisonPill{}
 // StopAndWait stops pid and waits until it and its children are gone, or
 // until ctx ends. Stopping a PID that does not exist succeeds at once.
 func (s *System) StopAndWait(ctx context.Context, pid *PID) error {
-	return s.stopAndWait(ctx, pid, s.Stop)
+	return s.stopAndWait(ctx, pid, false)
 }
 
 // PoisonAndWait poisons pid and waits until it has processed the messages
-// sent before and stopped, or until ctx ends.
+// sent before and stopped, or until ctx ends. If the pill cannot be
+// delivered (a full OverflowDrop mailbox), the actor does not stop and
+// PoisonAndWait fails at once with the DeadLetterError.
 func (s *System) PoisonAndWait(ctx context.Context, pid *PID) error {
-	return s.stopAndWait(ctx, pid, s.Poison)
+	return s.stopAndWait(ctx, pid, true)
 }
 
-func (s *System) stopAndWait(ctx context.Context, pid *PID, stop func(*PID)) error {
+func (s *System) stopAndWait(ctx context.Context, pid *PID, poison bool) error {
 	if pid == nil {
 		return ErrNilPID
 	}
 	f := s.newFuture(-1)
 	s.sendSystem(pid, &Watch{Watcher: f.pid})
-	stop(pid)
+	if !poison {
+		s.Stop(pid)
+	} else {
+		// The pill's sender hears if the pill cannot be delivered (a full
+		// OverflowDrop mailbox): the actor then does not stop, and waiting
+		// would be in vain.
+		undelivered := s.newFuture(-1)
+		defer undelivered.complete(nil, nil)
+		s.sendUser(pid, &Envelope{Message: poisonPill, Sender: undelivered.pid})
+		select {
+		case <-undelivered.Done():
+			if err := undelivered.err; err != nil && !gone(err) {
+				f.Fail(err)
+			}
+		case <-f.Done():
+		case <-ctx.Done():
+		}
+	}
 	if _, err := f.Await(ctx); err != nil {
 		s.sendSystem(pid, &Unwatch{Watcher: f.pid}) // do not leave it watching the dead future
 		return err
 	}
 	return nil
+}
+
+// gone reports whether err is a dead letter because its target has stopped
+// or never existed: a Terminated for it comes all the same.
+func gone(err error) bool {
+	var dl *DeadLetterError
+	return errors.As(err, &dl) && (dl.Reason == nil || errors.Is(dl.Reason, ErrActorStopped) || errors.Is(dl.Reason, ErrDeadLetter))
 }
 
 // Shutdown stops every actor (top-level actors stop their children first)
