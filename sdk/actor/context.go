@@ -391,6 +391,9 @@ func (c *actorContext) invokeUserSlow(item any) {
 			c.x.timeout.touch(c.handle.sys)
 		}
 	}
+	if msg == receiveTimeoutMsg && !c.receiveTimeoutDue() {
+		return // queued by the timer, then cancelled or made stale by a message
+	}
 	c.current = item
 	c.invokeReceive()
 }
@@ -728,6 +731,17 @@ func (rt *receiveTimeout) fire(sys *System, self *PID) {
 	}
 	sys.sendUser(self, receiveTimeoutMsg)
 	rt.timer.Reset(time.Duration(d))
+}
+
+// receiveTimeoutDue reports whether a ReceiveTimeout the timer queued is
+// still due: the timeout is set and no message arrived for its duration.
+func (c *actorContext) receiveTimeoutDue() bool {
+	if c.x == nil || c.x.timeout == nil {
+		return false
+	}
+	rt := c.x.timeout
+	d := rt.d.Load()
+	return d > 0 && monotonic(c.handle.sys.started)-rt.last.Load() >= d
 }
 
 func (c *actorContext) CancelReceiveTimeout() {

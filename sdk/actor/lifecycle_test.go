@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupehq/troupe/sdk/internal/mpsc"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
@@ -454,5 +455,39 @@ func TestReenterAfterDoesNotRunAfterStopping(t *testing.T) {
 	testkit.Eventually(t, "the actor to stop", func() bool { _, ok := sys.Registry().Get(pid.Id); return !ok })
 	if got, want := names(rec.WaitLen(t, 3)), []string{"started", "stopping", "stopped"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("actor saw %v, want %v", got, want)
+	}
+}
+
+// A ReceiveTimeout the timer queued while the actor was busy is not
+// delivered after the actor cancelled its receive timeout.
+func TestNoReceiveTimeoutAfterCancel(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	gate := make(chan struct{})
+	marks := make(chan mpsc.Mark[any], 1)
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		switch c.Message().(type) {
+		case *ReceiveTimeout:
+			rec.Add("timeout")
+		case string:
+			switch c.Message() {
+			case "block":
+				c.SetReceiveTimeout(time.Millisecond)
+				marks <- c.(*actorContext).mb.user.Mark()
+				<-gate
+				c.CancelReceiveTimeout()
+			default:
+				rec.Add(c.Message())
+			}
+		}
+	}))
+	sys.Send(pid, "block")
+	mark := <-marks
+	mb := &pid.ref.Load().p.(*actorContext).mb
+	testkit.Eventually(t, "the timer to queue a ReceiveTimeout", func() bool { return mb.user.Moved(mark) })
+	close(gate)
+	sys.Send(pid, "after")
+	if got := rec.WaitLen(t, 1); got[0] != "after" {
+		t.Fatalf("after CancelReceiveTimeout the actor got %v", got)
 	}
 }
