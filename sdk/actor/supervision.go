@@ -211,8 +211,16 @@ type guardian struct {
 	sys *System
 }
 
-// handleFailure runs on the failed actor's goroutine.
+// handleFailure runs on the failed actor's goroutine, within the recovery
+// of its panic: a panic of the strategy here would end the process, so it
+// is recovered, and the actor stopped as if the failure were escalated.
 func (g *guardian) handleFailure(child *PID, stats *RestartStatistics, reason, message any) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.sys.logger.Error("actor: supervisor strategy panicked; stopping the actor", "pid", child.Id, "reason", reason, "panic", r)
+			g.sys.Stop(child)
+		}
+	}()
 	g.sys.cfg.SupervisorStrategy.HandleFailure(g.sys, guardianFor{g.sys, child}, child, stats, reason, message)
 }
 

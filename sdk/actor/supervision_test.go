@@ -377,3 +377,13 @@ func TestExponentialBackoffStartsOverOnlyAfterAQuietPeriod(t *testing.T) {
 		}
 	}
 }
+
+// A decider that panics on a top-level actor's failure must not take the
+// whole process down: the runtime recovers panics of user code everywhere
+// else. The actor is stopped, as when a failure is escalated past the top.
+func TestPanickingDeciderAtTheTopStopsTheActor(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(10, time.Minute, func(any) Directive { panic("bad decider") })})
+	pid := sys.Spawn(counterProps(nil))
+	sys.Send(pid, "boom")
+	testkit.Eventually(t, "the actor to stop", func() bool { _, ok := sys.Registry().Get(pid.Id); return !ok })
+}
