@@ -151,10 +151,19 @@ func reasonOf(text string) error {
 }
 
 // SendSystemMessage completes the future with a Terminated (futures that
-// watch an actor stop); other system messages are ignored.
+// watch an actor stop), fails it on Stop, and answers a Watch with a
+// Terminated once the future is gone; other system messages are ignored.
 func (f *Future) SendSystemMessage(_ *PID, msg any) {
-	if t, ok := msg.(*Terminated); ok {
-		f.complete(t, nil)
+	switch m := msg.(type) {
+	case *Terminated:
+		f.complete(m, nil)
+	case *Stop:
+		f.Stop(f.pid)
+	case *Watch:
+		sys, watcher := f.handle.sys, m.Watcher
+		f.onComplete(func(any, error) {
+			sys.sendSystem(watcher, &Terminated{Who: f.pid, Reason: ReasonStopped})
+		})
 	}
 }
 

@@ -189,3 +189,17 @@ func TestContextAccessors(t *testing.T) {
 		t.Fatal("no system logger")
 	}
 }
+
+// A future is a process: Stop fails it, and a watcher hears when it is gone,
+// so StopAndWait of a future's PID returns.
+func TestStopAndWaitOfAFuture(t *testing.T) {
+	sys := newSystem(t)
+	silent := sys.Spawn(PropsFromFunc(func(Context) {}))
+	f := sys.RequestFuture(silent, "x", -1)
+	if err := sys.StopAndWait(testkit.Context(t), f.PID()); err != nil {
+		t.Fatalf("StopAndWait of a future: %v", err)
+	}
+	if err := f.Wait(); !errors.Is(err, ErrActorStopped) {
+		t.Fatalf("stopped future: %v, want ErrActorStopped", err)
+	}
+}
