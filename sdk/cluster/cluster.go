@@ -528,9 +528,16 @@ func goneActivation(id ClusterIdentity, err error) *actor.PID {
 	return dl.Target
 }
 
-// cached returns id's activation if the cache knows it.
+// cached returns id's activation if the cache knows it. An entry on a
+// member that left is forgotten, not returned: it can be stored after its
+// member's entries were evicted (an owner's answer on its way when the
+// member left), and a Send to it would be lost, as every later one.
 func (c *Cluster) cached(id ClusterIdentity) (*actor.PID, bool) {
 	pid, ok := c.cache.get(id)
+	if ok && pid.Address != c.self.Address && pid.Address != actor.LocalAddress && !c.isMember(pid.Address) {
+		c.cache.evict(id, pid)
+		ok = false
+	}
 	c.cfg.Metrics.CacheLookup(id.Kind, ok)
 	return pid, ok
 }

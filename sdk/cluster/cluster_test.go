@@ -707,3 +707,35 @@ func TestAnUnserializableRequestIsNotRetried(t *testing.T) {
 		t.Fatalf("%d retries, want none", n)
 	}
 }
+
+// A cache entry can name an activation on a member that already left: an
+// owner's answer that was on its way when the member left is stored after
+// its member's entries were evicted (the owner's identity actor takes in
+// the topology after the member's cache does, and answers its local
+// callers from its table until then). Get must not return such an
+// activation, and Send must not send there: no member will reroute the
+// message, and every later Send would go there too.
+func TestGetAndSendSkipACachedActivationOfAMemberThatLeft(t *testing.T) {
+	f, l, _ := counterCluster(t, 2)
+	c := f.Members()[0].Cluster
+	left := f.AddMember()
+	address := left.Remote.Address()
+	f.Stop(left)
+	f.WaitConverged()
+	id := cluster.ClusterIdentity{Kind: "counter", ID: "departed"}
+	cluster.Remember(c, id, cluster.ActivationPID(address, id, 1))
+	pid, err := c.Get(testkit.Context(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid.Address == address {
+		t.Fatalf("Get returned %v, on the member that left", pid)
+	}
+	cluster.Remember(c, id, cluster.ActivationPID(address, id, 1))
+	for range 3 {
+		if err := c.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, "the grain to receive the messages", func() bool { return l.received.Load() == 3 })
+}
