@@ -351,3 +351,84 @@ func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
 		t.Fatalf("%d identities have two activations: %v", len(dups), dups)
 	}
 }
+
+// slowHostPlacement places the first activation of an identity whose id
+// starts with "dup" on host, and later ones on the owner (as a placement
+// by load or round robin may choose another member each time); it blocks
+// an owner's identity actor while it places an identity whose id starts
+// with "stall", until release is closed.
+type slowHostPlacement struct {
+	host    string
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	placed  int
+}
+
+func (p *slowHostPlacement) Place(id cluster.ClusterIdentity, owner string, _ []cluster.Member) string {
+	switch {
+	case strings.HasPrefix(id.ID, "stall"):
+		p.entered <- struct{}{}
+		<-p.release
+	case strings.HasPrefix(id.ID, "dup"):
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.placed++; p.placed == 1 {
+			return p.host
+		}
+	}
+	return owner
+}
+
+// An owner whose placement request a busy host does not answer within
+// PlacementTimeout makes its callers retry; the host may still start the
+// activation when it gets to the request. Asking the placement again (it
+// may choose another member) would start a second activation.
+func TestAPlacementThatTimedOutIsNotMadeAgainElsewhere(t *testing.T) {
+	l, metrics := newLedger(), &countingMetrics{}
+	pl := &slowHostPlacement{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	kind := counterKind(l, 0)
+	kind.Placement = pl
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{kind},
+		Cluster: cluster.Config{Metrics: metrics, PlacementTimeout: 100 * time.Millisecond},
+	})
+	owner, host := f.Members()[0], f.Members()[1]
+	pl.host = host.Cluster.Self().ID
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(pl.release)
+		}
+	}
+	defer release()
+	// The host's identity actor is busy: it places an identity it owns.
+	stall := ownedBy(host, "stall")
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := host.Cluster.Request(testkit.Context(t), stall, wrapperspb.String("inc"))
+		stalled <- err
+	}()
+	<-pl.entered
+	id := ownedBy(owner, "dup")
+	called := make(chan error, 1)
+	go func() {
+		_, err := owner.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc"))
+		called <- err
+	}()
+	testkit.Eventually(t, "the placement on the busy host to time out", func() bool { return metrics.retries.Load() > 0 })
+	release()
+	for _, done := range []chan error{stalled, called} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The host has taken the placement requests queued before this one.
+	if _, err := host.Cluster.Get(testkit.Context(t), ownedBy(host, "barrier")); err != nil {
+		t.Fatal(err)
+	}
+	if n := metrics.activated.Load(); n != 3 {
+		t.Fatalf("%d activations of 3 identities (%v twice?)", n, id)
+	}
+}

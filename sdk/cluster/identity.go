@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -60,13 +61,19 @@ type identityActor struct {
 	next    uint64 // incarnation counter for activation names
 	waiting []pending
 	placing map[ClusterIdentity][]pending
-	leaving bool
-	since   time.Time // when the current handover began
-	timer   *time.Timer
+	// unanswered is the host of each identity whose placement request got
+	// no answer (PlacementTimeout passed): the host may still start the
+	// activation, so the identity is placed there again, not wherever
+	// the Placement would choose now, until the host answers.
+	unanswered map[ClusterIdentity]string
+	leaving    bool
+	since      time.Time // when the current handover began
+	timer      *time.Timer
 }
 
 func (c *Cluster) newIdentityActor() actor.Actor {
-	return &identityActor{c: c, st: newOwnerState(c.self.ID), placing: make(map[ClusterIdentity][]pending)}
+	return &identityActor{c: c, st: newOwnerState(c.self.ID), placing: make(map[ClusterIdentity][]pending),
+		unanswered: make(map[ClusterIdentity]string)}
 }
 
 func (a *identityActor) Receive(c actor.Context) {
@@ -151,6 +158,11 @@ func entriesOf(es []*clusterpb.HandoverEntry) []entry {
 func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	a.rt = rt
 	deltas := a.st.adopt(rt.place)
+	for id, host := range a.unanswered {
+		if _, member := rt.place.topo.Member(host); !member {
+			delete(a.unanswered, id)
+		}
+	}
 	hash := rt.place.topo.Hash
 	for owner, entries := range deltas {
 		d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
@@ -277,6 +289,13 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 		return
 	}
 	host := a.c.self.ID
+	if asked, ok := a.unanswered[p.id]; ok {
+		if _, member := a.st.place.topo.Member(asked); member {
+			a.placeRemotely(c, p, asked)
+			return
+		}
+		delete(a.unanswered, p.id) // it left, with its activations
+	}
 	if k := a.c.kinds[p.id.Kind]; k != nil && k.Placement != nil {
 		host = k.Placement.Place(p.id, owner, a.hostsOf(p.id.Kind))
 	}
@@ -319,6 +338,11 @@ func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
 		waiting := a.placing[p.id]
 		delete(a.placing, p.id)
 		resp := status(clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE)
+		if errors.Is(err, actor.ErrTimeout) {
+			a.unanswered[p.id] = host
+		} else {
+			delete(a.unanswered, p.id)
+		}
 		if r, ok := res.(*clusterpb.PlaceResponse); ok && err == nil {
 			resp = &clusterpb.ActivationResponse{Status: r.GetStatus(), Pid: r.GetPid(), Error: r.GetError()}
 			if r.GetStatus() == clusterpb.ActivationStatus_ACTIVATION_STATUS_OK {
