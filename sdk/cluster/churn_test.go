@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
@@ -430,5 +431,52 @@ func TestAPlacementThatTimedOutIsNotMadeAgainElsewhere(t *testing.T) {
 	}
 	if n := metrics.activated.Load(); n != 3 {
 		t.Fatalf("%d activations of 3 identities (%v twice?)", n, id)
+	}
+}
+
+// A grain whose bounded mailbox drops what does not fit (OverflowDrop) and
+// is full when its member shuts down drops the poison pill that passivates
+// it too. Shutdown still passivates it once it has room, within its
+// context, instead of waiting for the context to end.
+func TestShutdownPassivatesAGrainWhoseFullMailboxDropsThePoisonPill(t *testing.T) {
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	kind := cluster.Kind{Name: "counter", Props: actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-gate
+		}
+	}, actor.WithMailbox(actor.MailboxConfig{Capacity: 2, Policy: actor.OverflowDrop}))}
+	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{kind}})
+	n := f.Members()[0]
+	id := ownedBy(n, "busy")
+	pid, err := f.Members()[1].Cluster.Get(testkit.Context(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisonDropped := make(chan struct{}, 1)
+	sub := actor.Subscribe(n.System.EventStream(), func(e *actor.DeadLetterEvent) {
+		if _, ok := e.Message.(*actor.PoisonPill); ok && e.PID.Equal(pid) {
+			select {
+			case poisonDropped <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer sub.Unsubscribe()
+	n.System.Send(pid, wrapperspb.String("inc"))
+	<-entered
+	for range 4 { // fill the mailbox
+		n.System.Send(pid, wrapperspb.String("inc"))
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Cluster.Shutdown(testkit.Context(t)) }()
+	<-poisonDropped
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }

@@ -611,12 +611,20 @@ func (c *Cluster) reroute(e *actor.DeadLetterEvent) {
 	if !ok || c.state.Load() == stateStopped {
 		return
 	}
-	if _, undecoded := e.Message.(remote.UndecodedMessage); undecoded {
-		return
+	switch e.Message.(type) {
+	case remote.UndecodedMessage, *actor.PoisonPill:
+		return // a poison pill is for that activation only
 	}
 	msg, gone := e.Message, e.PID
-	if !errors.Is(e.Reason, actor.ErrDeadLetter) {
+	switch {
+	case errors.Is(e.Reason, actor.ErrDeadLetter):
+	case errors.Is(e.Reason, actor.ErrActorStopped):
 		gone = nil // stopping, not gone yet
+	default:
+		// Alive, but it did not take the message (its bounded mailbox was
+		// full): re-sending would undo the mailbox's policy, and spin
+		// while the grain is busy.
+		return
 	}
 	c.goWorker(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.PlacementTimeout)
@@ -628,6 +636,30 @@ func (c *Cluster) reroute(e *actor.DeadLetterEvent) {
 		}
 		c.sys.Send(pid, msg)
 	})
+}
+
+// repoison sends a poison pill again, a little later, to each of hosted
+// whose bounded mailbox was full and dropped it (the OverflowDrop policy),
+// until ctx ends: Shutdown waits for them to passivate. The returned
+// function stops it.
+func (c *Cluster) repoison(ctx context.Context, hosted []*actor.PID) func() {
+	ids := make(map[string]bool, len(hosted))
+	for _, pid := range hosted {
+		ids[pid.Id] = true
+	}
+	sub := actor.Subscribe(c.sys.EventStream(), func(e *actor.DeadLetterEvent) {
+		if _, poison := e.Message.(*actor.PoisonPill); !poison || !errors.Is(e.Reason, actor.ErrMailboxFull) ||
+			e.PID == nil || !ids[e.PID.Id] || ctx.Err() != nil {
+			return
+		}
+		pid := e.PID
+		time.AfterFunc(c.cfg.RetryBackoff, func() {
+			if ctx.Err() == nil {
+				c.sys.Poison(pid)
+			}
+		})
+	})
+	return sub.Unsubscribe
 }
 
 // goWorker runs f in the background unless the shutdown is already
@@ -669,6 +701,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop taking activations: %w", err))
 		}
 		hosted, _ := res.([]*actor.PID)
+		stopRepoison := c.repoison(ctx, hosted)
 		var wg sync.WaitGroup
 		for _, pid := range hosted {
 			wg.Go(func() {
@@ -678,6 +711,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		stopRepoison()
 		if err := c.sys.StopAndWait(ctx, c.identity); err != nil {
 			errs = append(errs, fmt.Errorf("stop the identity actor: %w", err))
 		}

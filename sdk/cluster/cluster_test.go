@@ -739,3 +739,22 @@ func TestGetAndSendSkipACachedActivationOfAMemberThatLeft(t *testing.T) {
 	}
 	testkit.Eventually(t, "the grain to receive the messages", func() bool { return l.received.Load() == 3 })
 }
+
+// A fire-and-forget message that a grain's bounded mailbox dropped (the
+// OverflowDrop policy) is not re-sent: the activation is alive, and
+// re-sending to it until it has room, as to a passivated one, undoes the
+// policy and spins while the grain is busy.
+func TestAMessageDroppedByAFullMailboxIsNotRerouted(t *testing.T) {
+	f, _, _ := counterCluster(t, 1)
+	n := f.Members()[0]
+	id := cluster.ClusterIdentity{Kind: "counter", ID: "full"}
+	pid, err := n.Cluster.Get(testkit.Context(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the actor system publishes when the mailbox drops a message.
+	cluster.Reroute(n.Cluster, &actor.DeadLetterEvent{PID: pid, Message: wrapperspb.String("inc"), Reason: actor.ErrMailboxFull})
+	if got := ask(t, n.Cluster, id.ID); got != 1 {
+		t.Fatalf("the grain counted %d messages, want 1: the dropped one was re-sent", got)
+	}
+}

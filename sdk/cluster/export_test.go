@@ -33,3 +33,10 @@ func ReportActivation(owner *Cluster, host string, id ClusterIdentity, pid *acto
 		Entries:      []*clusterpb.HandoverEntry{{Identity: wireIdentity(id), Pid: pid}},
 	})
 }
+
+// Reroute hands c's rerouting of fire-and-forget messages the dead letter
+// e, as its event stream would, and waits for the re-delivery it starts.
+func Reroute(c *Cluster, e *actor.DeadLetterEvent) {
+	c.reroute(e)
+	c.workers.Wait()
+}
