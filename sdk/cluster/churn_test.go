@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -478,5 +479,62 @@ func TestShutdownPassivatesAGrainWhoseFullMailboxDropsThePoisonPill(t *testing.T
 	close(gate)
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// expulsions records the Expelled events of node n.
+func expulsions(n *clustertest.Node) *testkit.Recorder[cluster.Expelled] {
+	var got testkit.Recorder[cluster.Expelled]
+	actor.Subscribe(n.System.EventStream(), func(e cluster.Expelled) { got.Add(e) })
+	return &got
+}
+
+// A member that sees the membership drop it (a failure detector declared
+// it dead) closes itself: the others start its grains again elsewhere, so
+// it must not go on hosting them.
+func TestAMemberTheMembershipDropsClosesItself(t *testing.T) {
+	f, _, _ := counterCluster(t, 2)
+	dropped := f.Members()[1]
+	got := expulsions(dropped)
+	f.Registry.Kill(dropped.Cluster.Self().ID)
+	if e := got.WaitLen(t, 1)[0]; e.Member.ID != dropped.Cluster.Self().ID {
+		t.Fatalf("Expelled names %s, want this member %s", e.Member.ID, dropped.Cluster.Self().ID)
+	}
+	testkit.Eventually(t, "the expelled member to close", func() bool {
+		_, err := dropped.Cluster.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: "after"}, wrapperspb.String("inc"))
+		return errors.Is(err, cluster.ErrNotStarted)
+	})
+}
+
+// A member that the membership drops and lists again under the same ID
+// while it is paused never sees itself dropped. The members that saw it
+// leave refuse it, and one that joins later would take it in: they would
+// never agree on a topology, and every call of the newcomer would fail.
+// The others tell it to go instead, and the cluster agrees again.
+func TestAMemberListedAgainAfterLeavingIsExpelled(t *testing.T) {
+	f, _, _ := counterCluster(t, 2)
+	first, flapped := f.Members()[0], f.Members()[1]
+	self := flapped.Cluster.Self()
+	got := expulsions(flapped)
+	resume := f.Registry.Pause(self.ID)
+	f.Registry.Kill(self.ID)
+	testkit.Eventually(t, "the first member to see it leave", func() bool {
+		_, in := first.Cluster.Topology().Member(self.ID)
+		return !in
+	})
+	f.Registry.Relist(self)
+	resume() // it sees only the latest set, which has it
+	if e := got.WaitLen(t, 1)[0]; e.Member.ID != self.ID {
+		t.Fatalf("Expelled names %s, want %s", e.Member.ID, self.ID)
+	}
+	late := f.AddMember()
+	testkit.Eventually(t, "the newcomer and the first member to agree", func() bool {
+		return late.Cluster.Topology().Hash == first.Cluster.Topology().Hash
+	})
+	if _, in := late.Cluster.Topology().Member(self.ID); in {
+		t.Fatalf("the newcomer still lists the expelled member")
+	}
+	for i := range 20 {
+		ask(t, late.Cluster, fmt.Sprint("split", i))
 	}
 }

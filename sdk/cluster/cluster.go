@@ -43,6 +43,10 @@ type Cluster struct {
 	state    atomic.Int32
 	ready    chan struct{} // closed with the first topology that includes us
 	readyOne sync.Once
+	expelled sync.Once
+	// expelling is the refused members being told to go (tellExpelled).
+	expellingMu sync.Mutex
+	expelling   map[string]bool
 
 	// alive tells calls waiting on a member that it left: they then fail
 	// over instead of hanging.
@@ -102,7 +106,8 @@ func New(sys *actor.System, r *remote.Remote, cfg Config) (*Cluster, error) {
 		cfg: cfg, sys: sys, remote: r, logger: sys.Logger().With("component", "cluster"),
 		kinds: make(map[string]*kindRuntime), client: len(cfg.Kinds) == 0,
 		members: newMemberList(cfg.MaxDepartedMembers), cache: newPIDCache(cfg.PIDCacheSize), ready: make(chan struct{}),
-		ctx: ctx, cancel: cancel,
+		expelling: make(map[string]bool),
+		ctx:       ctx, cancel: cancel,
 	}
 	for _, k := range cfg.Kinds {
 		props := k.Props
@@ -172,9 +177,23 @@ func (c *Cluster) Start(ctx context.Context) error {
 
 // onMembers receives every member set from the membership.
 func (c *Cluster) onMembers(members []Member) {
+	// A member listed again after it left is refused, here and on every
+	// member that saw it leave; one that never did (it joined since) would
+	// take it in, and the two would never agree on a topology. Tell it to
+	// go: it closes and leaves the membership for good.
+	for _, m := range c.members.refused(members) {
+		if m.ID != c.self.ID {
+			c.tellExpelled(m)
+		}
+	}
 	topo, changed := c.members.update(members)
 	if !changed {
 		return
+	}
+	for _, m := range topo.Left {
+		if m.ID == c.self.ID {
+			c.expel("the membership dropped it")
+		}
 	}
 	rt := newRouting(topo)
 	c.routing.Store(rt)
@@ -752,6 +771,56 @@ func (c *Cluster) Close() {
 	c.release()
 	c.cancel()
 	c.endWorkers()
+}
+
+// tellExpelled tells a member listed again after it left to go, until it
+// answers, the membership no longer lists it, or the cluster stops: the
+// first attempts can meet the endpoint still closing since it left. One
+// teller per member at a time.
+func (c *Cluster) tellExpelled(m Member) {
+	c.expellingMu.Lock()
+	defer c.expellingMu.Unlock()
+	if c.expelling[m.ID] {
+		return
+	}
+	c.expelling[m.ID] = true
+	c.goWorker(func() {
+		defer func() {
+			c.expellingMu.Lock()
+			delete(c.expelling, m.ID)
+			c.expellingMu.Unlock()
+		}()
+		pid := actor.NewPID(m.Address, identityName)
+		for backoff := c.cfg.RetryBackoff; ; backoff = min(2*backoff, c.cfg.MaxRetryBackoff) {
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.PlacementTimeout)
+			_, err := c.sys.Request(ctx, pid, &clusterpb.Expelled{MemberId: m.ID})
+			cancel()
+			if err == nil || !c.members.listed(m.ID) {
+				return
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-c.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	})
+}
+
+// expel closes a member the cluster counts as gone, once: the others have
+// started its activations again, so it must not host them any more. It
+// publishes Expelled first, for the process to restart under a new ID.
+func (c *Cluster) expel(reason string) {
+	if c.client || c.state.Load() != stateRunning {
+		return
+	}
+	c.expelled.Do(func() {
+		c.logger.Error("cluster: this member was expelled; closing it (join again under a new member ID)", "member", c.self.ID, "reason", reason)
+		c.sys.EventStream().Publish(Expelled{Member: c.self, Reason: reason})
+		go c.Close() // not on the caller's goroutine: Close waits for the membership's
+	})
 }
 
 // release undoes the registrations Start made with the actor system.

@@ -22,6 +22,14 @@
 // the same ID (the last MaxDepartedMembers that left are remembered). Each
 // topology has a Hash that members seeing the same set share.
 //
+// A member the membership drops while it still runs (a failure detector
+// declared it dead) is expelled: its grains start again elsewhere, so when
+// it sees itself dropped, or when the other members find it listed again
+// and tell it to go, it publishes Expelled and closes. Otherwise members
+// that saw it leave would refuse it while newer ones took it in, and the
+// two would never agree on a topology. A process that should go on serving
+// restarts under a new member ID.
+//
 // # Ownership
 //
 // Every identity has one owner: the rendezvous-hash winner among the

@@ -104,6 +104,11 @@ func (a *identityActor) Receive(c actor.Context) {
 		}
 	case *clusterpb.PlaceRequest:
 		c.Respond(a.place(c, identityOf(m.GetIdentity()), m.GetTopologyHash()))
+	case *clusterpb.Expelled:
+		if m.GetMemberId() == a.c.self.ID {
+			a.c.expel("the other members refuse it: it was listed again after it left")
+		}
+		c.Respond(m) // told (or the address is another member's now)
 	case *clusterpb.ActivationTerminated:
 		a.st.ownerForgets(identityOf(m.GetIdentity()), m.GetPid())
 	case *actor.Terminated:

@@ -12,6 +12,7 @@ type memberList struct {
 	mu          sync.Mutex
 	topo        Topology
 	departed    map[string]bool
+	last        []Member // the last member set, refused members included
 	order       []string // departed, longest gone first
 	maxDeparted int
 }
@@ -27,6 +28,7 @@ func newMemberList(maxDeparted int) *memberList {
 func (l *memberList) update(members []Member) (Topology, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.last = members
 	live := make([]Member, 0, len(members))
 	for _, m := range members {
 		if !l.departed[m.ID] {
@@ -66,4 +68,30 @@ func (l *memberList) depart(id string) {
 	}
 	l.departed[id] = true
 	l.order = append(l.order, id)
+}
+
+// refused returns the members of a member set that left before and are
+// refused for it: the membership lists again an ID it dropped.
+func (l *memberList) refused(members []Member) []Member {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Member
+	for _, m := range members {
+		if l.departed[m.ID] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// listed reports whether the last member set lists the member id.
+func (l *memberList) listed(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.last {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
 }

@@ -47,6 +47,21 @@ type Topology struct {
 	Joined, Left []Member
 }
 
+// Expelled is published on the event stream when the cluster counts this
+// member as gone although it still runs: the membership dropped it (a
+// failure detector declared it dead, for example after a long pause), or
+// it was listed again after that and the other members refused it. The
+// others have started its activations again elsewhere, so the member
+// closes itself at once, as Close does; calls then fail with
+// ErrNotStarted. A process that should go on serving must join again with
+// a new remote (a new member ID); most simply it exits and is restarted.
+type Expelled struct {
+	// Member is this member.
+	Member Member
+	// Reason says how the cluster came to count it as gone.
+	Reason string
+}
+
 // Member returns the member with the given ID.
 func (t Topology) Member(id string) (Member, bool) {
 	i, ok := slices.BinarySearchFunc(t.Members, id, func(m Member, id string) int { return cmp.Compare(m.ID, id) })

@@ -54,6 +54,36 @@ func (r *Registry) Kill(memberID string) {
 	r.notify()
 }
 
+// Pause holds back the member sets for the members registered as
+// memberID, as for a process paused (a long GC, a frozen VM): they see
+// nothing of what happens until resume is called, and then only the
+// latest set.
+func (r *Registry) Pause(memberID string) (resume func()) {
+	r.mu.Lock()
+	var held []*subscriber
+	for s := range r.subs {
+		if s.id == memberID {
+			s.hold(true)
+			held = append(held, s)
+		}
+	}
+	r.mu.Unlock()
+	return func() {
+		for _, s := range held {
+			s.hold(false)
+		}
+	}
+}
+
+// Relist registers m again after Kill, as a failure detector does when
+// the health checks of a member it declared dead pass again.
+func (r *Registry) Relist(m cluster.Member) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.members[m.ID] = m
+	r.notify()
+}
+
 func (r *Registry) notify() {
 	set := r.snapshot()
 	for s := range r.subs {
@@ -64,10 +94,12 @@ func (r *Registry) notify() {
 // subscriber delivers the latest member set to one member, on its own
 // goroutine, coalescing sets that arrive while one is being handled.
 type subscriber struct {
+	id       string // the member's ID
 	onChange func([]cluster.Member)
 	mu       sync.Mutex
 	latest   []cluster.Member
 	pending  bool
+	held     bool // Pause: keep the latest set until resumed
 	wake     chan struct{}
 	done     chan struct{}
 	stopped  chan struct{}
@@ -76,6 +108,17 @@ type subscriber struct {
 func (s *subscriber) deliver(set []cluster.Member) {
 	s.mu.Lock()
 	s.latest, s.pending = set, true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// hold pauses or resumes the deliveries.
+func (s *subscriber) hold(held bool) {
+	s.mu.Lock()
+	s.held = held
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -92,8 +135,10 @@ func (s *subscriber) run() {
 			return
 		}
 		s.mu.Lock()
-		set, pending := s.latest, s.pending
-		s.pending = false
+		set, pending := s.latest, s.pending && !s.held
+		if pending {
+			s.pending = false
+		}
 		s.mu.Unlock()
 		if pending {
 			s.onChange(set)
@@ -114,7 +159,7 @@ func (m *membership) Join(_ context.Context, self cluster.Member, asClient bool,
 		return errors.New("clustertest: already joined")
 	}
 	m.self = self
-	m.sub = &subscriber{onChange: onChange, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	m.sub = &subscriber{id: self.ID, onChange: onChange, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go m.sub.run()
 	m.r.mu.Lock()
 	defer m.r.mu.Unlock()

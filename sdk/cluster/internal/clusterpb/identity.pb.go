@@ -702,6 +702,56 @@ func (x *ActivationLocated) GetPid() *actor.PID {
 	return nil
 }
 
+// Expelled tells a member that the cluster counts it as gone: the
+// membership dropped it once (a failure detector declared it dead), and
+// the members that saw it leave refuse its ID for good. Its activations
+// have been started again elsewhere, so it must stop hosting them; it
+// closes, and a process that goes on must join again under a new ID.
+type Expelled struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member expelled: the receiver acts only on its own ID.
+	MemberId      string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Expelled) Reset() {
+	*x = Expelled{}
+	mi := &file_troupe_cluster_internal_v1_identity_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Expelled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Expelled) ProtoMessage() {}
+
+func (x *Expelled) ProtoReflect() protoreflect.Message {
+	mi := &file_troupe_cluster_internal_v1_identity_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Expelled.ProtoReflect.Descriptor instead.
+func (*Expelled) Descriptor() ([]byte, []int) {
+	return file_troupe_cluster_internal_v1_identity_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Expelled) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
 var File_troupe_cluster_internal_v1_identity_proto protoreflect.FileDescriptor
 
 const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
@@ -741,7 +791,9 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2,.troupe.cluster.internal.v1.ActivationStatusR\x06status\"}\n" +
 	"\x11ActivationLocated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
-	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid*\xfe\x01\n" +
+	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"'\n" +
+	"\bExpelled\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId*\xfe\x01\n" +
 	"\x10ActivationStatus\x12!\n" +
 	"\x1dACTIVATION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACTIVATION_STATUS_OK\x10\x01\x12'\n" +
@@ -764,7 +816,7 @@ func file_troupe_cluster_internal_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_troupe_cluster_internal_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_troupe_cluster_internal_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_troupe_cluster_internal_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_troupe_cluster_internal_v1_identity_proto_goTypes = []any{
 	(ActivationStatus)(0),        // 0: troupe.cluster.internal.v1.ActivationStatus
 	(*Identity)(nil),             // 1: troupe.cluster.internal.v1.Identity
@@ -777,23 +829,24 @@ var file_troupe_cluster_internal_v1_identity_proto_goTypes = []any{
 	(*PlaceRequest)(nil),         // 8: troupe.cluster.internal.v1.PlaceRequest
 	(*PlaceResponse)(nil),        // 9: troupe.cluster.internal.v1.PlaceResponse
 	(*ActivationLocated)(nil),    // 10: troupe.cluster.internal.v1.ActivationLocated
-	(*actor.PID)(nil),            // 11: troupe.actor.v1.PID
+	(*Expelled)(nil),             // 11: troupe.cluster.internal.v1.Expelled
+	(*actor.PID)(nil),            // 12: troupe.actor.v1.PID
 }
 var file_troupe_cluster_internal_v1_identity_proto_depIdxs = []int32{
 	1,  // 0: troupe.cluster.internal.v1.ActivationRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 1: troupe.cluster.internal.v1.ActivationRequest.gone:type_name -> troupe.actor.v1.PID
-	11, // 2: troupe.cluster.internal.v1.ActivationResponse.pid:type_name -> troupe.actor.v1.PID
+	12, // 1: troupe.cluster.internal.v1.ActivationRequest.gone:type_name -> troupe.actor.v1.PID
+	12, // 2: troupe.cluster.internal.v1.ActivationResponse.pid:type_name -> troupe.actor.v1.PID
 	0,  // 3: troupe.cluster.internal.v1.ActivationResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
 	1,  // 4: troupe.cluster.internal.v1.HandoverEntry.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 5: troupe.cluster.internal.v1.HandoverEntry.pid:type_name -> troupe.actor.v1.PID
+	12, // 5: troupe.cluster.internal.v1.HandoverEntry.pid:type_name -> troupe.actor.v1.PID
 	4,  // 6: troupe.cluster.internal.v1.HandoverDelta.entries:type_name -> troupe.cluster.internal.v1.HandoverEntry
 	1,  // 7: troupe.cluster.internal.v1.ActivationTerminated.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 8: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
+	12, // 8: troupe.cluster.internal.v1.ActivationTerminated.pid:type_name -> troupe.actor.v1.PID
 	1,  // 9: troupe.cluster.internal.v1.PlaceRequest.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 10: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
+	12, // 10: troupe.cluster.internal.v1.PlaceResponse.pid:type_name -> troupe.actor.v1.PID
 	0,  // 11: troupe.cluster.internal.v1.PlaceResponse.status:type_name -> troupe.cluster.internal.v1.ActivationStatus
 	1,  // 12: troupe.cluster.internal.v1.ActivationLocated.identity:type_name -> troupe.cluster.internal.v1.Identity
-	11, // 13: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
+	12, // 13: troupe.cluster.internal.v1.ActivationLocated.pid:type_name -> troupe.actor.v1.PID
 	14, // [14:14] is the sub-list for method output_type
 	14, // [14:14] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
@@ -812,7 +865,7 @@ func file_troupe_cluster_internal_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_troupe_cluster_internal_v1_identity_proto_rawDesc), len(file_troupe_cluster_internal_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
