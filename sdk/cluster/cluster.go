@@ -366,7 +366,8 @@ func (c *Cluster) Request(ctx context.Context, id ClusterIdentity, msg any, opts
 // finds the activation as Get does (retried until ctx ends), then sends to
 // it. Delivery is at most once. A message that reaches an activation after
 // it passivated (this member's cache was stale) is rerouted by its host to
-// the grain's current activation, within Config.PlacementTimeout.
+// the grain's current activation, within Config.PlacementTimeout, unless
+// the host is shutting down itself: then it goes to dead letters.
 func (c *Cluster) Send(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) error {
 	pid, err := c.Get(ctx, id, opts...)
 	if err != nil {

@@ -74,7 +74,9 @@
 // it. The cache forgets an entry when a call finds the activation gone,
 // when its member leaves, and when it passivates on this member; a
 // fire-and-forget message that reaches a passivated activation is
-// rerouted by its host to the grain's new one, within PlacementTimeout.
+// rerouted by its host to the grain's new one, within PlacementTimeout
+// (not while the host itself shuts down: it has left the membership and
+// no longer knows the owners, so such a message goes to dead letters).
 //
 // # Clients and shutdown
 //
