@@ -410,6 +410,31 @@ func TestSendToNilPIDIsADeadLetter(t *testing.T) {
 	}
 }
 
+// A nil *Envelope is a message like any other value: it reaches the
+// actor, or dead letters, without a panic on the way.
+func TestANilEnvelopeIsDeliveredWithoutPanic(t *testing.T) {
+	sys := newSystem(t)
+	rec := newRecorder()
+	pid := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); !ok {
+			rec.Add(c.Message())
+			if c.Sender() != nil || c.Header() != nil {
+				rec.Add("sender or header")
+			}
+		}
+	}))
+	var nilEnvelope *Envelope
+	sys.Send(pid, nilEnvelope)
+	if got := rec.WaitLen(t, 1); got[0] != nilEnvelope {
+		t.Fatalf("the actor got %#v, want the nil *Envelope", got)
+	}
+	dl := deadLetters(t, sys)
+	sys.Send(NewPID(LocalAddress, "nobody"), nilEnvelope)
+	if ev := dl.WaitLen(t, 1)[0].(*DeadLetterEvent); ev.Message != nilEnvelope || ev.Sender != nil {
+		t.Fatalf("dead letter = %+v", ev)
+	}
+}
+
 func TestHeadersTravelWithTheMessage(t *testing.T) {
 	sys := newSystem(t)
 	rec := newRecorder()

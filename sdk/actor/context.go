@@ -212,14 +212,14 @@ func (c *actorContext) Message() any {
 }
 
 func (c *actorContext) Sender() *PID {
-	if e, ok := c.current.(*Envelope); ok {
+	if e, ok := c.current.(*Envelope); ok && e != nil {
 		return e.Sender
 	}
 	return nil
 }
 
 func (c *actorContext) Header() Header {
-	if e, ok := c.current.(*Envelope); ok {
+	if e, ok := c.current.(*Envelope); ok && e != nil {
 		return e.Header
 	}
 	return nil

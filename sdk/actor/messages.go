@@ -95,7 +95,7 @@ type Envelope struct {
 
 // Unwrap splits a mailbox item into message, sender and header.
 func Unwrap(item any) (msg any, sender *PID, header Header) {
-	if e, ok := item.(*Envelope); ok {
+	if e, ok := item.(*Envelope); ok && e != nil {
 		return e.Message, e.Sender, e.Header
 	}
 	return item, nil, nil
@@ -104,7 +104,7 @@ func Unwrap(item any) (msg any, sender *PID, header Header) {
 // withSender returns item wrapped so that its sender is sender, keeping any
 // header, without modifying an envelope the caller owns.
 func withSender(item any, sender *PID) *Envelope {
-	if e, ok := item.(*Envelope); ok {
+	if e, ok := item.(*Envelope); ok && e != nil {
 		return &Envelope{Message: e.Message, Sender: sender, Header: e.Header}
 	}
 	return &Envelope{Message: item, Sender: sender}
@@ -112,7 +112,7 @@ func withSender(item any, sender *PID) *Envelope {
 
 // messageOf returns the message inside a mailbox item.
 func messageOf(item any) any {
-	if e, ok := item.(*Envelope); ok {
+	if e, ok := item.(*Envelope); ok && e != nil {
 		return e.Message
 	}
 	return item
