@@ -276,7 +276,8 @@ func gone(err error) bool {
 // and returns once all are gone, or with ctx's error when ctx ends first.
 // Pending futures then fail with ErrSystemShutdown, later spawns of
 // top-level actors are refused, and the system's idle worker goroutines
-// exit. Calling it again waits again.
+// exit. Calling it again waits again. Do not call it from an actor's
+// Receive: it would wait, until ctx ends, for that very actor to stop.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.shutdown.Store(true)
