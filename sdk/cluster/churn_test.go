@@ -538,3 +538,40 @@ func TestAMemberListedAgainAfterLeavingIsExpelled(t *testing.T) {
 		ask(t, late.Cluster, fmt.Sprint("split", i))
 	}
 }
+
+// A handover timeout queued for an earlier topology does not end the
+// handover of a later one with the same members (a member joined and left
+// in between): identities still in flux would be answered for early.
+func TestAStaleHandoverTimeoutDoesNotEndALaterHandover(t *testing.T) {
+	metrics := &handoverMetrics{}
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(newLedger(), 0)},
+		Cluster: cluster.Config{Metrics: metrics, HandoverTimeout: time.Hour},
+	})
+	m := f.Members()[0].Cluster
+	// A member that never reports keeps every handover open.
+	ghost := f.Registry.Membership()
+	if err := ghost.Join(context.Background(), cluster.Member{ID: "ghost", Address: "127.0.0.1:1", Kinds: []string{"counter"}}, false, func([]cluster.Member) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Leave(context.Background())
+	testkit.Eventually(t, "the ghost in the topology", func() bool { _, ok := m.Topology().Member("ghost"); return ok })
+	first := m.Topology()
+	f.Stop(f.AddMember())
+	testkit.Eventually(t, "the same members again", func() bool {
+		t := m.Topology()
+		return t.Hash == first.Hash && t.Epoch > first.Epoch
+	})
+	if err := cluster.TimeOutHandover(testkit.Context(t), m, first.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if n := metrics.timedOut.Load(); n != 0 {
+		t.Fatalf("the earlier topology's timeout ended the handover (%d timed out)", n)
+	}
+	if err := cluster.TimeOutHandover(testkit.Context(t), m, m.Topology().Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if n := metrics.timedOut.Load(); n != 1 {
+		t.Fatalf("the current topology's timeout: %d handovers timed out, want 1", n)
+	}
+}

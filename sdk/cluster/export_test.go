@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"context"
+
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
 )
@@ -39,4 +41,13 @@ func ReportActivation(owner *Cluster, host string, id ClusterIdentity, pid *acto
 func Reroute(c *Cluster, e *actor.DeadLetterEvent) {
 	c.reroute(e)
 	c.workers.Wait()
+}
+
+// TimeOutHandover makes c's identity actor receive the handover timeout of
+// the topology with the given epoch, as its timer would send it, and
+// returns once the actor has handled it.
+func TimeOutHandover(ctx context.Context, c *Cluster, epoch uint64) error {
+	c.sys.Send(c.identity, handoverTimedOut{epoch: epoch})
+	_, err := c.sys.Request(ctx, c.identity, &clusterpb.Expelled{}) // answered in turn
+	return err
 }

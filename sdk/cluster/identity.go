@@ -29,8 +29,11 @@ func IdentityOf(pid *actor.PID) (ClusterIdentity, bool) {
 type (
 	// topologyChanged hands the identity actor a new topology.
 	topologyChanged struct{ rt *routing }
-	// handoverTimedOut fires HandoverTimeout after a topology change.
-	handoverTimedOut struct{ hash uint64 }
+	// handoverTimedOut fires HandoverTimeout after a topology change. It
+	// names the topology by epoch, not hash: the member set can come back
+	// to an earlier one (a member joins and leaves), and a timeout queued
+	// for that earlier handover must not end the new one.
+	handoverTimedOut struct{ epoch uint64 }
 	// leaving makes the identity actor refuse activation requests; it
 	// answers with the activations it hosts.
 	leaving struct{}
@@ -97,7 +100,7 @@ func (a *identityActor) Receive(c actor.Context) {
 			a.handoverDone(c, false)
 		}
 	case handoverTimedOut:
-		if a.st.place != nil && m.hash == a.st.hash() && !a.st.complete {
+		if a.rt != nil && m.epoch == a.rt.place.topo.Epoch && !a.st.complete {
 			missing := a.st.forceComplete()
 			a.c.logger.Warn("cluster: handover timed out", "timeout", a.c.cfg.HandoverTimeout, "missing", missing)
 			a.handoverDone(c, true)
@@ -191,7 +194,8 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 		return
 	}
 	sys, self := a.c.sys, c.Self()
-	a.timer = time.AfterFunc(a.c.cfg.HandoverTimeout, func() { sys.Send(self, handoverTimedOut{hash: hash}) })
+	epoch := rt.place.topo.Epoch
+	a.timer = time.AfterFunc(a.c.cfg.HandoverTimeout, func() { sys.Send(self, handoverTimedOut{epoch: epoch}) })
 	// Requests waiting for the previous topology get their answer now.
 	a.retryWaiting(c)
 }
