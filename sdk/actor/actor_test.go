@@ -435,6 +435,17 @@ func TestANilEnvelopeIsDeliveredWithoutPanic(t *testing.T) {
 	}
 }
 
+// A dead letter keeps the undelivered message's header, so that whoever
+// re-delivers it (a cluster rerouting to a new activation) can too.
+func TestADeadLetterCarriesTheHeader(t *testing.T) {
+	sys := newSystem(t)
+	dl := deadLetters(t, sys)
+	sys.Send(NewPID(LocalAddress, "nobody"), &Envelope{Message: "lost", Header: Header{"trace": "t-1"}})
+	if ev := dl.WaitLen(t, 1)[0].(*DeadLetterEvent); ev.Message != "lost" || ev.Header.Get("trace") != "t-1" {
+		t.Fatalf("dead letter = %+v, want the message and its header", ev)
+	}
+}
+
 func TestHeadersTravelWithTheMessage(t *testing.T) {
 	sys := newSystem(t)
 	rec := newRecorder()

@@ -24,7 +24,7 @@ func (d *deadLetterProcess) SendSystemMessage(pid *PID, msg any) {
 	case *Unwatch, *Stop, *Terminated:
 		// Nothing to do for a process that is already gone.
 	default:
-		d.sys.publishDeadLetter(pid, msg, nil, ErrDeadLetter)
+		d.sys.publishDeadLetter(pid, msg, ErrDeadLetter)
 	}
 }
 
@@ -34,8 +34,8 @@ func (d *deadLetterProcess) Stop(*PID) {}
 // fails the requester at once: a local future with a DeadLetterError
 // carrying reason, any other sender with a DeadLetterResponse.
 func (s *System) deadLetter(target *PID, item any, reason error) {
-	msg, sender, _ := Unwrap(item)
-	s.publishDeadLetter(target, msg, sender, reason)
+	msg, sender, header := Unwrap(item)
+	s.events.Publish(&DeadLetterEvent{PID: target, Message: msg, Sender: sender, Header: header, Reason: reason})
 	if sender == nil {
 		return
 	}
@@ -54,8 +54,10 @@ func (s *System) deadLetter(target *PID, item any, reason error) {
 	p.SendUserMessage(sender, resp)
 }
 
-func (s *System) publishDeadLetter(target *PID, msg any, sender *PID, reason error) {
-	s.events.Publish(&DeadLetterEvent{PID: target, Message: msg, Sender: sender, Reason: reason})
+// publishDeadLetter publishes a system message that could not be
+// delivered.
+func (s *System) publishDeadLetter(target *PID, msg any, reason error) {
+	s.events.Publish(&DeadLetterEvent{PID: target, Message: msg, Reason: reason})
 }
 
 // deadLetterLogger logs dead letters, at most burst per interval; the rest

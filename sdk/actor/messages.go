@@ -138,6 +138,8 @@ type DeadLetterEvent struct {
 	Message any
 	// Sender is the message's sender, if any.
 	Sender *PID
+	// Header is the message's header, if any.
+	Header Header
 	// Reason says why delivery failed (ErrDeadLetter, ErrMailboxFull,
 	// ErrActorStopped, or a transport's error).
 	Reason error

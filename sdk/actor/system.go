@@ -327,7 +327,7 @@ func (s *System) sendUser(pid *PID, item any) {
 // sendSystem delivers a system message to pid.
 func (s *System) sendSystem(pid *PID, msg any) {
 	if pid == nil || !hasPIDs(msg) {
-		s.publishDeadLetter(pid, msg, nil, ErrNilPID)
+		s.publishDeadLetter(pid, msg, ErrNilPID)
 		return
 	}
 	s.registry.resolve(pid).SendSystemMessage(pid, msg)

@@ -635,7 +635,11 @@ func (c *Cluster) reroute(e *actor.DeadLetterEvent) {
 	case remote.UndecodedMessage, *actor.PoisonPill:
 		return // a poison pill is for that activation only
 	}
-	msg, gone := e.Message, e.PID
+	var msg any = e.Message
+	if e.Header != nil {
+		msg = &actor.Envelope{Message: e.Message, Header: e.Header}
+	}
+	gone := e.PID
 	switch {
 	case errors.Is(e.Reason, actor.ErrDeadLetter):
 	case errors.Is(e.Reason, actor.ErrActorStopped):

@@ -758,3 +758,28 @@ func TestAMessageDroppedByAFullMailboxIsNotRerouted(t *testing.T) {
 		t.Fatalf("the grain counted %d messages, want 1: the dropped one was re-sent", got)
 	}
 }
+
+// A fire-and-forget message rerouted from a passivated activation keeps
+// its header (trace IDs, tenants) on the way to the new one.
+func TestAReroutedMessageKeepsItsHeader(t *testing.T) {
+	var got testkit.Recorder[string]
+	kind := cluster.Kind{Name: "tracer", Props: actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			got.Add(m.GetValue() + " " + c.Header().Get("trace"))
+		}
+	})}
+	f := clustertest.New(t, 1, clustertest.Options{Kinds: []cluster.Kind{kind}})
+	n := f.Members()[0]
+	id := cluster.ClusterIdentity{Kind: "tracer", ID: "t"}
+	pid, err := n.Cluster.Get(testkit.Context(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.System.StopAndWait(testkit.Context(t), pid); err != nil {
+		t.Fatal(err)
+	}
+	n.System.Send(pid, &actor.Envelope{Message: wrapperspb.String("late"), Header: actor.Header{"trace": "t-1"}})
+	if m := got.WaitLen(t, 1)[0]; m != "late t-1" {
+		t.Fatalf("the new activation got %q, want %q", m, "late t-1")
+	}
+}
