@@ -783,3 +783,35 @@ func TestAReroutedMessageKeepsItsHeader(t *testing.T) {
 		t.Fatalf("the new activation got %q, want %q", m, "late t-1")
 	}
 }
+
+// panickyPlacement panics for identities whose id starts with "boom" and
+// places the others on their owner.
+type panickyPlacement struct{}
+
+func (panickyPlacement) Place(id cluster.ClusterIdentity, owner string, _ []cluster.Member) string {
+	if strings.HasPrefix(id.ID, "boom") {
+		panic("placement bug")
+	}
+	return owner
+}
+
+// A Placement that panics fails that activation only. The member's
+// identity actor would otherwise restart, forgetting its owner tables and
+// stopping every grain the member hosts.
+func TestAPanickingPlacementFailsThatActivationOnly(t *testing.T) {
+	l := newLedger()
+	kind := counterKind(l, 0)
+	kind.Placement = panickyPlacement{}
+	f := clustertest.New(t, 1, clustertest.Options{Kinds: []cluster.Kind{kind}})
+	c := f.Members()[0].Cluster
+	if got := ask(t, c, "a"); got != 1 {
+		t.Fatalf("first call counted %d", got)
+	}
+	_, err := c.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: "boom"}, wrapperspb.String("inc"))
+	if !errors.Is(err, cluster.ErrActivationFailed) {
+		t.Fatalf("err = %v, want ErrActivationFailed", err)
+	}
+	if got := ask(t, c, "a"); got != 2 || l.activations.Load() != 1 {
+		t.Fatalf("after the panic: count %d, %d activations; want 2 from the first activation", got, l.activations.Load())
+	}
+}

@@ -32,7 +32,9 @@ type Kind struct {
 type Placement interface {
 	// Place returns the ID of the member that hosts a new activation of id,
 	// among candidates (the members that host id's kind, sorted by ID).
-	// owner is the identity's owner.
+	// owner is the identity's owner. It runs on the owner's identity
+	// actor, so it must not block; if it panics, that activation fails
+	// with ErrActivationFailed.
 	Place(id ClusterIdentity, owner string, candidates []Member) string
 }
 

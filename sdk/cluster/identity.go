@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -306,7 +307,11 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 		delete(a.unanswered, p.id) // it left, with its activations
 	}
 	if k := a.c.kinds[p.id.Kind]; k != nil && k.Placement != nil {
-		host = k.Placement.Place(p.id, owner, a.hostsOf(p.id.Kind))
+		var err error
+		if host, err = a.placeWith(k.Placement, p.id, owner); err != nil {
+			a.answer(c, p, failed(err.Error()))
+			return
+		}
 	}
 	if host == a.c.self.ID {
 		pid, err := a.spawn(c, p.id)
@@ -318,6 +323,20 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 		return
 	}
 	a.placeRemotely(c, p, host)
+}
+
+// placeWith asks a kind's Placement where to start id. A Placement that
+// panics fails this activation only: a panic here would restart the
+// identity actor, which would lose the owner tables and stop every grain
+// this member hosts (they are its children).
+func (a *identityActor) placeWith(pl Placement, id ClusterIdentity, owner string) (host string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.c.logger.Error("cluster: placement panicked", "identity", id, "panic", r)
+			err = fmt.Errorf("placement of %v panicked: %v", id, r)
+		}
+	}()
+	return pl.Place(id, owner, a.hostsOf(id.Kind)), nil
 }
 
 func (a *identityActor) hostsOf(kind string) []Member {
