@@ -557,10 +557,15 @@ func TestAStaleHandoverTimeoutDoesNotEndALaterHandover(t *testing.T) {
 	defer ghost.Leave(context.Background())
 	testkit.Eventually(t, "the ghost in the topology", func() bool { _, ok := m.Topology().Member("ghost"); return ok })
 	first := m.Topology()
-	f.Stop(f.AddMember())
+	joiner := f.AddMember()
+	testkit.Eventually(t, "the joiner in the topology", func() bool {
+		_, ok := m.Topology().Member(joiner.Cluster.Self().ID)
+		return ok
+	})
+	f.Stop(joiner)
 	testkit.Eventually(t, "the same members again", func() bool {
-		t := m.Topology()
-		return t.Hash == first.Hash && t.Epoch > first.Epoch
+		now := m.Topology()
+		return now.Hash == first.Hash && now.Epoch > first.Epoch
 	})
 	if err := cluster.TimeOutHandover(testkit.Context(t), m, first.Epoch); err != nil {
 		t.Fatal(err)
