@@ -297,13 +297,7 @@ func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
 		ask(t, old.Cluster, fmt.Sprint("x", i))
 	}
 	// Stall both old members' identity actors.
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(pl.release)
-		}
-	}
+	release := sync.OnceFunc(func() { close(pl.release) })
 	defer release()
 	stalled := map[string]bool{}
 	for i := 0; len(stalled) < 2; i++ {
@@ -357,29 +351,23 @@ func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
 // slowHostPlacement places the first activation of an identity whose id
 // starts with "dup" on host, and later ones on the owner (as a placement
 // by load or round robin may choose another member each time); it blocks
-// an owner's identity actor while it places an identity whose id starts
-// with "stall", until release is closed.
+// an owner's identity actor as stallPlacement does.
 type slowHostPlacement struct {
-	host    string
-	entered chan struct{}
-	release chan struct{}
-	mu      sync.Mutex
-	placed  int
+	stallPlacement
+	host   string
+	mu     sync.Mutex
+	placed int
 }
 
-func (p *slowHostPlacement) Place(id cluster.ClusterIdentity, owner string, _ []cluster.Member) string {
-	switch {
-	case strings.HasPrefix(id.ID, "stall"):
-		p.entered <- struct{}{}
-		<-p.release
-	case strings.HasPrefix(id.ID, "dup"):
+func (p *slowHostPlacement) Place(id cluster.ClusterIdentity, owner string, candidates []cluster.Member) string {
+	if strings.HasPrefix(id.ID, "dup") {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.placed++; p.placed == 1 {
 			return p.host
 		}
 	}
-	return owner
+	return p.stallPlacement.Place(id, owner, candidates)
 }
 
 // An owner whose placement request a busy host does not answer within
@@ -388,7 +376,7 @@ func (p *slowHostPlacement) Place(id cluster.ClusterIdentity, owner string, _ []
 // may choose another member) would start a second activation.
 func TestAPlacementThatTimedOutIsNotMadeAgainElsewhere(t *testing.T) {
 	l, metrics := newLedger(), &countingMetrics{}
-	pl := &slowHostPlacement{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	pl := &slowHostPlacement{stallPlacement: stallPlacement{entered: make(chan struct{}, 1), release: make(chan struct{})}}
 	kind := counterKind(l, 0)
 	kind.Placement = pl
 	f := clustertest.New(t, 2, clustertest.Options{
@@ -397,13 +385,7 @@ func TestAPlacementThatTimedOutIsNotMadeAgainElsewhere(t *testing.T) {
 	})
 	owner, host := f.Members()[0], f.Members()[1]
 	pl.host = host.Cluster.Self().ID
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(pl.release)
-		}
-	}
+	release := sync.OnceFunc(func() { close(pl.release) })
 	defer release()
 	// The host's identity actor is busy: it places an identity it owns.
 	stall := ownedBy(host, "stall")

@@ -548,18 +548,25 @@ func goneActivation(id ClusterIdentity, err error) *actor.PID {
 	return dl.Target
 }
 
-// cached returns id's activation if the cache knows it. An entry on a
-// member that left is forgotten, not returned: it can be stored after its
-// member's entries were evicted (an owner's answer on its way when the
-// member left), and a Send to it would be lost, as every later one.
+// cached returns id's activation if the cache knows it.
 func (c *Cluster) cached(id ClusterIdentity) (*actor.PID, bool) {
 	pid, ok := c.cache.get(id)
-	if ok && pid.Address != c.self.Address && pid.Address != actor.LocalAddress && !c.isMember(pid.Address) {
-		c.cache.evict(id, pid)
-		ok = false
-	}
 	c.cfg.Metrics.CacheLookup(id.Kind, ok)
 	return pid, ok
+}
+
+// remember caches id's activation, unless its member has left: an owner's
+// answer can arrive after its member's entries were evicted, and a Send to
+// an activation cached there would be lost, as every later one. onMembers
+// updates the members before it evicts, so the cache's check is enough.
+func (c *Cluster) remember(id ClusterIdentity, pid *actor.PID) {
+	c.cache.put(id, pid, c.hosts)
+}
+
+// hosts reports whether address may host activations: this member, or a
+// member of the current topology.
+func (c *Cluster) hosts(address string) bool {
+	return address == c.self.Address || address == actor.LocalAddress || c.isMember(address)
 }
 
 // owner returns the current routing and id's owner in it.
@@ -597,7 +604,7 @@ func (c *Cluster) activation(ctx context.Context, id ClusterIdentity, gone *acto
 	}
 	pid, err := activationResult(owner, id, resp)
 	if err == nil {
-		c.cache.put(id, pid)
+		c.remember(id, pid)
 	}
 	return pid, err
 }

@@ -708,14 +708,13 @@ func TestAnUnserializableRequestIsNotRetried(t *testing.T) {
 	}
 }
 
-// A cache entry can name an activation on a member that already left: an
-// owner's answer that was on its way when the member left is stored after
-// its member's entries were evicted (the owner's identity actor takes in
-// the topology after the member's cache does, and answers its local
-// callers from its table until then). Get must not return such an
-// activation, and Send must not send there: no member will reroute the
+// An owner's answer can name an activation on a member that already left:
+// it was on its way when the member left, or the owner's identity actor
+// takes in the topology after the member's cache does, and answers its
+// local callers from its table until then. The cache must not keep it, or
+// Get would return it and Send send there: no member would reroute the
 // message, and every later Send would go there too.
-func TestGetAndSendSkipACachedActivationOfAMemberThatLeft(t *testing.T) {
+func TestGetAndSendDoNotUseAnActivationLocatedOnAMemberThatLeft(t *testing.T) {
 	f, l, _ := counterCluster(t, 2)
 	c := f.Members()[0].Cluster
 	left := f.AddMember()
@@ -723,7 +722,7 @@ func TestGetAndSendSkipACachedActivationOfAMemberThatLeft(t *testing.T) {
 	f.Stop(left)
 	f.WaitConverged()
 	id := cluster.ClusterIdentity{Kind: "counter", ID: "departed"}
-	cluster.Remember(c, id, cluster.ActivationPID(address, id, 1))
+	cluster.Locate(c, id, cluster.ActivationPID(address, id, 1))
 	pid, err := c.Get(testkit.Context(t), id)
 	if err != nil {
 		t.Fatal(err)
@@ -731,7 +730,7 @@ func TestGetAndSendSkipACachedActivationOfAMemberThatLeft(t *testing.T) {
 	if pid.Address == address {
 		t.Fatalf("Get returned %v, on the member that left", pid)
 	}
-	cluster.Remember(c, id, cluster.ActivationPID(address, id, 1))
+	cluster.Locate(c, id, cluster.ActivationPID(address, id, 1))
 	for range 3 {
 		if err := c.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 			t.Fatal(err)

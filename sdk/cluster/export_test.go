@@ -17,7 +17,12 @@ func OwnerOf(t Topology, id ClusterIdentity) string {
 func WithDefaults(c Config) (Config, error) { return c.withDefaults() }
 
 // Remember makes c's PID cache hold pid for id, as a stale entry would.
-func Remember(c *Cluster, id ClusterIdentity, pid *actor.PID) { c.cache.put(id, pid) }
+func Remember(c *Cluster, id ClusterIdentity, pid *actor.PID) {
+	c.cache.put(id, pid, func(string) bool { return true })
+}
+
+// Locate tells c where id's activation lives, as an owner's answer does.
+func Locate(c *Cluster, id ClusterIdentity, pid *actor.PID) { c.remember(id, pid) }
 
 // ActivationPID returns the PID the n-th activation of id on the member
 // at address has.

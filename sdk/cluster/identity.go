@@ -241,7 +241,7 @@ func (a *identityActor) located(c actor.Context, p pending, pid *actor.PID) {
 		return
 	}
 	if address := p.sender.Address; address == a.c.self.Address || address == actor.LocalAddress {
-		a.c.cache.put(p.id, pid)
+		a.c.remember(p.id, pid)
 		return
 	}
 	c.Send(actor.NewPID(p.sender.Address, cacheName), &clusterpb.ActivationLocated{Identity: wireIdentity(p.id), Pid: pid})
@@ -299,12 +299,9 @@ func (a *identityActor) activate(c actor.Context, p pending) {
 		return
 	}
 	host := a.c.self.ID
-	if asked, ok := a.unanswered[p.id]; ok {
-		if _, member := a.st.place.topo.Member(asked); member {
-			a.placeRemotely(c, p, asked)
-			return
-		}
-		delete(a.unanswered, p.id) // it left, with its activations
+	if asked, ok := a.unanswered[p.id]; ok { // adopt forgets hosts that left
+		a.placeRemotely(c, p, asked)
+		return
 	}
 	if k := a.c.kinds[p.id.Kind]; k != nil && k.Placement != nil {
 		var err error

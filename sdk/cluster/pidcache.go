@@ -55,11 +55,18 @@ func (c *pidCache) get(id ClusterIdentity) (*actor.PID, bool) {
 	return pid, ok
 }
 
-// put stores id's activation, forgetting another entry of its shard if
-// the shard is full.
-func (c *pidCache) put(id ClusterIdentity, pid *actor.PID) {
+// put stores id's activation if live reports its address still hosts
+// activations, forgetting another entry of its shard if the shard is full.
+// live is asked under the shard's lock, which evictAddresses takes too: an
+// activation whose member is dropped from live before its entries are
+// evicted is either refused here or evicted there, never left behind.
+func (c *pidCache) put(id ClusterIdentity, pid *actor.PID, live func(address string) bool) {
 	s := c.shard(id)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !live(pid.Address) {
+		return
+	}
 	if _, ok := s.m[id]; !ok && len(s.m) >= s.capacity {
 		for other := range s.m { // map order: an arbitrary entry
 			delete(s.m, other)
@@ -67,7 +74,6 @@ func (c *pidCache) put(id ClusterIdentity, pid *actor.PID) {
 		}
 	}
 	s.m[id] = pid
-	s.mu.Unlock()
 }
 
 // evict removes id's entry if it still is pid.
@@ -113,9 +119,7 @@ func (p cacheProcess) SendUserMessage(pid *actor.PID, item any) {
 		p.c.sys.DeadLetter(pid, item, errNotCacheNotice)
 		return
 	}
-	if p.c.isMember(loc.GetPid().Address) { // not a member that left meanwhile
-		p.c.cache.put(identityOf(loc.GetIdentity()), loc.GetPid())
-	}
+	p.c.remember(identityOf(loc.GetIdentity()), loc.GetPid())
 }
 
 func (cacheProcess) SendSystemMessage(*actor.PID, any) {}

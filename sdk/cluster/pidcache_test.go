@@ -13,7 +13,7 @@ func TestPIDCacheKeepsAtMostItsSize(t *testing.T) {
 		for i := range 3*size + 10 {
 			id := ClusterIdentity{Kind: "k", ID: fmt.Sprint(i)}
 			pid := actor.NewPID("127.0.0.1:1", fmt.Sprint(i))
-			c.put(id, pid)
+			c.put(id, pid, anywhere)
 			if got, ok := c.get(id); !ok || !got.Equal(pid) {
 				t.Fatalf("size %d: the entry just stored is %v, %v", size, got, ok)
 			}
@@ -30,11 +30,29 @@ func TestPIDCacheKeepsAtMostItsSize(t *testing.T) {
 			}
 			n := entries(c)
 			pid := actor.NewPID("127.0.0.1:2", "moved")
-			c.put(id, pid)
+			c.put(id, pid, anywhere)
 			if got, _ := c.get(id); !got.Equal(pid) || entries(c) != n {
 				t.Fatalf("size %d: replacing %v gave %v and %d entries (had %d)", size, id, got, entries(c), n)
 			}
 		}
+	}
+}
+
+// anywhere lets every address host activations.
+func anywhere(string) bool { return true }
+
+// The cache does not store an activation whose address live refuses (a
+// member that left).
+func TestPIDCacheStoresOnlyLiveActivations(t *testing.T) {
+	c := newPIDCache(10)
+	id := ClusterIdentity{Kind: "k", ID: "x"}
+	c.put(id, actor.NewPID("127.0.0.1:1", "x"), func(address string) bool { return address != "127.0.0.1:1" })
+	if pid, ok := c.get(id); ok {
+		t.Fatalf("the cache stored %v, on an address that left", pid)
+	}
+	c.put(id, actor.NewPID("127.0.0.1:2", "x"), func(address string) bool { return address != "127.0.0.1:1" })
+	if _, ok := c.get(id); !ok {
+		t.Fatal("the cache refused a live address")
 	}
 }
 
