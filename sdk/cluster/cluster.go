@@ -367,11 +367,18 @@ func (c *Cluster) Request(ctx context.Context, id ClusterIdentity, msg any, opts
 // it. Delivery is at most once. A message that reaches an activation after
 // it passivated (this member's cache was stale) is rerouted by its host to
 // the grain's current activation, within Config.PlacementTimeout, unless
-// the host is shutting down itself: then it goes to dead letters.
+// the host is shutting down itself: then it goes to dead letters. A message
+// no serializer accepts fails with an error matching remote.ErrUnknownType
+// when the activation is on another member, as it does in Request.
 func (c *Cluster) Send(ctx context.Context, id ClusterIdentity, msg any, opts ...CallOption) error {
 	pid, err := c.Get(ctx, id, opts...)
 	if err != nil {
 		return err
+	}
+	if pid.Address != c.self.Address && pid.Address != actor.LocalAddress {
+		if err := c.remote.Serializers().Check(msg); err != nil {
+			return err
+		}
 	}
 	c.sys.Send(pid, msg)
 	return nil

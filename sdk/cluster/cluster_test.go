@@ -708,6 +708,27 @@ func TestAnUnserializableRequestIsNotRetried(t *testing.T) {
 	}
 }
 
+// Send, like Request, fails at once for a message no serializer accepts
+// when the grain lives on another member: before, it returned nil and the
+// message went to dead letters, which the caller never sees.
+func TestAnUnserializableSendToAnotherMemberFails(t *testing.T) {
+	f, l, _ := counterCluster(t, 2)
+	caller, owner := f.Members()[0], f.Members()[1]
+	id := ownedBy(owner, "u")
+	if err := caller.Cluster.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
+		t.Fatal(err) // activates the grain on the owner
+	}
+	testkit.Eventually(t, "the grain to receive the message", func() bool { return l.received.Load() == 1 })
+	err := caller.Cluster.Send(testkit.Context(t), id, &actor.Envelope{Message: &notSerializable{1}, Header: actor.Header{"trace": "t-1"}})
+	if !errors.Is(err, remote.ErrUnknownType) || !strings.Contains(err.Error(), "notSerializable") {
+		t.Fatalf("err = %v, want ErrUnknownType naming the type", err)
+	}
+	// On the member hosting it, the message needs no serializer.
+	if err := owner.Cluster.Send(testkit.Context(t), id, &notSerializable{1}); err != nil {
+		t.Fatalf("local Send: %v", err)
+	}
+}
+
 // An owner's answer can name an activation on a member that already left:
 // it was on its way when the member left, or the owner's identity actor
 // takes in the topology after the member's cache does, and answers its

@@ -69,7 +69,9 @@
 // are retried with exponential backoff (RetryBackoff, MaxRetryBackoff)
 // until the call's context ends, except for a message no transport can
 // carry (remote.ErrUnknownType, remote.ErrMessageTooLarge), which fails
-// the call at once; a grain's answer that is a *GrainError is
+// the call at once (Send, which cannot see a failure after its message
+// left, checks for a serializer before sending to another member, so an
+// unknown type fails it too); a grain's answer that is a *GrainError is
 // returned as the error, never retried, and errors.Is / errors.As match
 // it. The cache forgets an entry when a call finds the activation gone,
 // when its member leaves, and when it passivates on this member; a

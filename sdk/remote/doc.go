@@ -33,6 +33,8 @@
 // serializers do). A message no
 // serializer accepts fails at send time: it goes to dead letters with
 // ErrUnknownType naming its type, and a requester gets that error at once.
+// Serializers().Check makes the same test without sending, for a caller
+// that must hear of the failure (a fire-and-forget send does not).
 // Messages larger than MaxMessageSize (the smaller of both sides' limits)
 // fail the same way with ErrMessageTooLarge; the connection stays up.
 //

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/troupehq/troupe/sdk/actor"
 )
 
 // Serializer turns messages into bytes and back. The sender picks the first
@@ -141,6 +143,17 @@ func (s *Serializers) forMessage(msg any) (*serializerEntry, string, error) {
 		}
 	}
 	return nil, "", fmt.Errorf("%w: %T", ErrUnknownType, msg)
+}
+
+// Check returns nil if a serializer accepts msg (the message of an
+// *actor.Envelope), as sending it to a remote PID needs; otherwise an error
+// matching ErrUnknownType that names the type. A send to a remote PID makes
+// the same check, but its failure goes to dead letters, which a caller of
+// a fire-and-forget send does not see.
+func (s *Serializers) Check(msg any) error {
+	msg, _, _ = actor.Unwrap(msg)
+	_, _, err := s.forMessage(msg)
+	return err
 }
 
 // byID returns the serializer with the given ID.

@@ -119,8 +119,18 @@ func TestSerializerLookupAndErrors(t *testing.T) {
 	if _, _, err := s.forMessage(T{}); !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "remote.T") {
 		t.Fatalf("unknown type: %v", err)
 	}
+	// Check unwraps an envelope and names the type it finds there.
+	if err := s.Check(&actor.Envelope{Message: T{}, Header: actor.Header{"k": "v"}}); !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "remote.T") {
+		t.Fatalf("Check of an unknown type in an envelope: %v", err)
+	}
 	if err := js.Register("t", T{}); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Check(&actor.Envelope{Message: T{}}); err != nil {
+		t.Fatalf("Check of a registered JSON type: %v", err)
+	}
+	if err := s.Check(wrapperspb.String("x")); err != nil {
+		t.Fatalf("Check of a protobuf message: %v", err)
 	}
 	if err := js.Register("t", &T{}); err == nil {
 		t.Fatal("a JSON name registered twice for two types")
