@@ -142,8 +142,9 @@ type extras struct {
 	children  pidSet
 	watchers  pidSet
 	watching  pidSet
-	failing   *PID   // the child whose failure the strategy is deciding on
-	escalated pidSet // children whose failure was escalated: resumed with us
+	failing   *PID          // the child whose failure the strategy is deciding on
+	escalated pidSet        // children whose failure was escalated: resumed with us
+	held      []*Terminated // of watched non-children, come while restarting: for the fresh instance
 	behaviors []ReceiveFunc
 	stash     []any
 	unstashed []any
@@ -514,7 +515,15 @@ func (c *actorContext) handleWatch(watcher *PID) {
 //go:noinline
 func (c *actorContext) handleTerminated(t *Terminated) {
 	if c.x != nil {
-		c.x.children.remove(t.Who)
+		child := c.x.children.remove(t.Who)
+		if !child && c.state == stateRestarting && c.x.watching.has(t.Who) {
+			// The old instance has had its Restarting: the fresh one gets it
+			// after its Started (restart queues it again), unless it unwatches
+			// first. A child's Terminated stays with the old instance: the
+			// restart stopped that child, which the fresh one never knew.
+			c.x.held = append(c.x.held, t)
+			return
+		}
 		if c.x.watching.remove(t.Who) {
 			c.invokeLifecycle(t)
 		}
@@ -589,8 +598,19 @@ func (c *actorContext) restart() {
 	c.suspended = false
 	if c.x != nil {
 		c.x.escalated = nil // they were stopped with the other children
+		c.requeueHeld()
 	}
 	c.invokeLifecycle(startedMsg)
+}
+
+// requeueHeld queues again the Terminated messages held during a restart:
+// they are handled after the fresh instance's Started, before any user
+// message, as system messages are.
+func (c *actorContext) requeueHeld() {
+	for _, t := range c.x.held {
+		c.mb.system.Push(t)
+	}
+	c.x.held = nil
 }
 
 func (c *actorContext) finalizeStop() {

@@ -50,7 +50,12 @@
 // SupervisorStrategy (the system's, for top-level actors) decides to Resume,
 // Restart, Stop or Escalate. OneForOneStrategy, AllForOneStrategy and
 // ExponentialBackoffStrategy are provided; decisions are published as
-// SupervisorEvent.
+// SupervisorEvent. A restart gives the failed instance *Restarting, stops
+// the actor's children and then produces a fresh instance, which receives
+// *Started. What arrives in between waits for the fresh instance, after its
+// Started: user messages, and the *Terminated of actors it watches (watches
+// outlive a restart; the Terminated of the children the restart stopped go
+// to the old instance).
 //
 // # Lifecycle
 //

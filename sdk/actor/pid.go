@@ -65,6 +65,12 @@ func (s pidSet) remove(pid *PID) bool {
 	return true
 }
 
+// has reports whether pid is present.
+func (s pidSet) has(pid *PID) bool {
+	_, ok := s[pid.key()]
+	return ok
+}
+
 func (s pidSet) values() []*PID {
 	out := make([]*PID, 0, len(s))
 	for _, p := range s {

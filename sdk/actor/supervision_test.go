@@ -2,7 +2,9 @@ package actor
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,4 +388,68 @@ func TestPanickingDeciderAtTheTopStopsTheActor(t *testing.T) {
 	pid := sys.Spawn(counterProps(nil))
 	sys.Send(pid, "boom")
 	testkit.Eventually(t, "the actor to stop", func() bool { _, ok := sys.Registry().Get(pid.Id); return !ok })
+}
+
+// A Terminated of a watched actor that is not a child, arriving while the
+// watcher restarts (here while it waits for its child to stop), is for the
+// fresh instance, after its Started: the old instance has had its
+// Restarting. The watch outlives the restart.
+func TestTerminatedDuringARestartReachesTheFreshInstanceAfterStarted(t *testing.T) {
+	sys := newSystem(t)
+	gate := make(chan struct{})
+	childStopping := make(chan struct{})
+	rec := newRecorder()
+	watchedGone := newRecorder()
+	watched := make(chan *PID, 1)
+	// The watched actor is the child of another actor, which hears of its
+	// end only after every watcher has been told.
+	sys.Spawn(PropsFromFunc(func(c Context) {
+		switch c.Message().(type) {
+		case *Started:
+			pid := c.Spawn(PropsFromFunc(func(Context) {}))
+			c.Watch(pid)
+			watched <- pid
+		case *Terminated:
+			watchedGone.Add(c.Message())
+		}
+	}))
+	target := <-watched
+	var instances atomic.Int32
+	pid := sys.Spawn(PropsFromProducer(func() Actor {
+		n := instances.Add(1)
+		return ReceiveFunc(func(c Context) {
+			switch m := c.Message().(type) {
+			case *Started:
+				if n == 1 {
+					c.Spawn(PropsFromFunc(func(c Context) {
+						if _, ok := c.Message().(*Stopping); ok {
+							close(childStopping)
+							<-gate
+						}
+					}))
+					c.Watch(target)
+				}
+				rec.Add(fmt.Sprintf("started %d", n))
+			case *Restarting:
+				rec.Add(fmt.Sprintf("restarting %d", n))
+			case *Terminated:
+				rec.Add(fmt.Sprintf("%s to %d", lifecycleName(m), n))
+			case string:
+				panic(m)
+			}
+		})
+	}))
+	rec.WaitLen(t, 1)
+	sys.Send(pid, "boom")
+	<-childStopping // restarting, waiting for its child
+	sys.Stop(target)
+	// The watcher has the Terminated queued before its child's, which comes
+	// only once the gate opens.
+	watchedGone.WaitLen(t, 1)
+	close(gate)
+	got := names(rec.WaitLen(t, 4))
+	want := []string{"started 1", "restarting 1", "started 2", "terminated " + target.Id + " TERMINATED_REASON_STOPPED to 2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("watcher saw %v, want %v", got, want)
+	}
 }
