@@ -92,7 +92,11 @@ type Context interface {
 
 	// SetReceiveTimeout asks for a *ReceiveTimeout message whenever no
 	// message arrived for d (messages implementing
-	// NotInfluenceReceiveTimeout do not count). d <= 0 cancels.
+	// NotInfluenceReceiveTimeout do not count). d <= 0 cancels. The receive
+	// timeout belongs to the instance that set it: a restart cancels it, and
+	// the fresh instance has none until it sets its own (in its Started,
+	// say). Calls from Restarting until the fresh instance's Started, and
+	// once the actor stops, are ignored.
 	SetReceiveTimeout(d time.Duration)
 	// CancelReceiveTimeout stops receive timeouts.
 	CancelReceiveTimeout()
@@ -561,6 +565,9 @@ func (c *actorContext) handleRestart() {
 	// not this actor's failure (an all-for-one sibling) and must first wait
 	// for the children to stop; restart resumes the mailbox.
 	c.suspended = true
+	if c.x != nil {
+		c.CancelReceiveTimeout() // the old instance's; one it queued is dropped as stale
+	}
 	c.invokeFinal(restartingMsg)
 	c.stopChildren()
 	c.tryFinish()
@@ -716,7 +723,7 @@ func (c *actorContext) SetReceiveTimeout(d time.Duration) {
 		c.CancelReceiveTimeout()
 		return
 	}
-	if c.state >= stateStopping {
+	if c.state != stateAlive { // restarting or stopping: no instance to time out
 		return
 	}
 	x := c.ext()

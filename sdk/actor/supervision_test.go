@@ -453,3 +453,52 @@ func TestTerminatedDuringARestartReachesTheFreshInstanceAfterStarted(t *testing.
 		t.Fatalf("watcher saw %v, want %v", got, want)
 	}
 }
+
+// A receive timeout belongs to the instance that set it: after a restart
+// the fresh instance has none, and gets no ReceiveTimeout, until it sets
+// its own. The old instance cannot set one once it has had its Restarting.
+func TestNoReceiveTimeoutAfterRestart(t *testing.T) {
+	sys := newSystem(t)
+	timeouts := newRecorder()
+	var instances atomic.Int32
+	pid := sys.Spawn(PropsFromProducer(func() Actor {
+		n := instances.Add(1)
+		return ReceiveFunc(func(c Context) {
+			switch c.Message().(type) {
+			case *Started:
+				if n == 1 {
+					c.SetReceiveTimeout(time.Millisecond)
+				}
+			case *Restarting:
+				c.SetReceiveTimeout(time.Millisecond)
+			case *ReceiveTimeout:
+				timeouts.Add(n)
+			case string:
+				switch c.Message() {
+				case "boom":
+					panic("boom")
+				case "get":
+					c.Respond(c.ReceiveTimeout())
+				case "arm":
+					c.SetReceiveTimeout(time.Millisecond)
+				}
+			}
+		})
+	}))
+	timeouts.WaitLen(t, 1)
+	sys.Send(pid, "boom")
+	if d, err := sys.Request(testkit.Context(t), pid, "get"); err != nil || d != time.Duration(0) {
+		t.Fatalf("the fresh instance's ReceiveTimeout() = %v, %v; want 0", d, err)
+	}
+	for _, n := range timeouts.Snapshot() {
+		if n != int32(1) {
+			t.Fatalf("a ReceiveTimeout reached instance %v, which set none", n)
+		}
+	}
+	// The fresh instance's own receive timeout works.
+	sys.Send(pid, "arm")
+	testkit.Eventually(t, "a ReceiveTimeout for the fresh instance", func() bool {
+		got := timeouts.Snapshot()
+		return got[len(got)-1] == int32(2)
+	})
+}
