@@ -22,7 +22,10 @@ type ReceiveFunc func(c Context)
 // Receive calls f(c).
 func (f ReceiveFunc) Receive(c Context) { f(c) }
 
-// Producer creates an actor instance: at spawn and at every restart.
+// Producer creates an actor instance: at spawn and at every restart. If it
+// panics or returns nil, a spawn fails; a restart fails like a Receive that
+// panicked, for the supervisor to decide (see Supervision in the package
+// doc: the actor then has no instance to resume).
 type Producer func() Actor
 
 // Context is an actor's view of the current message and of the runtime.
@@ -488,6 +491,12 @@ func (c *actorContext) runContinuation(m *continuation) {
 //
 //go:noinline
 func (c *actorContext) handleResume() {
+	if c.state == stateRestarting {
+		// No fresh instance yet, so nothing to resume: the restart goes on,
+		// and tries the producer again if it failed.
+		c.tryFinish()
+		return
+	}
 	c.suspended = false
 	if c.x != nil && len(c.x.escalated) > 0 {
 		c.handle.sys.sendSystemEach(c.x.escalated.values(), resumeSys)
@@ -560,15 +569,19 @@ func (c *actorContext) handleRestart() {
 	if c.state >= stateStopping {
 		return
 	}
-	c.state = stateRestarting
-	// User messages wait for the fresh instance, also when the restart is
-	// not this actor's failure (an all-for-one sibling) and must first wait
-	// for the children to stop; restart resumes the mailbox.
-	c.suspended = true
-	if c.x != nil {
-		c.CancelReceiveTimeout() // the old instance's; one it queued is dropped as stale
+	// An actor already restarting (its producer failed, or an all-for-one
+	// sibling restarted again) has given the old instance its Restarting.
+	if c.state == stateAlive {
+		c.state = stateRestarting
+		// User messages wait for the fresh instance, also when the restart
+		// is not this actor's failure (an all-for-one sibling) and must first
+		// wait for the children to stop; restart resumes the mailbox.
+		c.suspended = true
+		if c.x != nil {
+			c.CancelReceiveTimeout() // the old instance's; one it queued is dropped as stale
+		}
+		c.invokeFinal(restartingMsg)
 	}
-	c.invokeFinal(restartingMsg)
 	c.stopChildren()
 	c.tryFinish()
 }
@@ -596,8 +609,16 @@ func (c *actorContext) tryFinish() {
 }
 
 func (c *actorContext) restart() {
-	c.actor = c.props.producer()
+	a, reason := produce(c.props.producer)
+	if reason != nil {
+		c.failRestart(reason)
+		return
+	}
+	c.actor = a
 	if c.x != nil {
+		if c.x.stats != nil {
+			c.x.stats.noInstance = false
+		}
 		clear(c.x.behaviors)
 		c.x.behaviors = c.x.behaviors[:0]
 	}
@@ -657,6 +678,16 @@ func (c *actorContext) releaseExtras(term *Terminated) {
 
 // Supervision.
 
+// restartStats returns the actor's failure record, handed to its
+// supervisor with each failure.
+func (c *actorContext) restartStats() *RestartStatistics {
+	x := c.ext()
+	if x.stats == nil {
+		x.stats = &RestartStatistics{}
+	}
+	return x.stats
+}
+
 // escalateFailure suspends the actor and hands the failure to its
 // supervisor.
 func (c *actorContext) escalateFailure(reason any, item any) {
@@ -665,16 +696,25 @@ func (c *actorContext) escalateFailure(reason any, item any) {
 		return
 	}
 	c.suspended = true
-	x := c.ext()
-	if x.stats == nil {
-		x.stats = &RestartStatistics{}
-	}
+	stats := c.restartStats()
 	msg := messageOf(item)
 	if c.parent == nil {
-		c.handle.sys.guardian.handleFailure(c.self, x.stats, reason, msg)
+		c.handle.sys.guardian.handleFailure(c.self, stats, reason, msg)
 		return
 	}
-	c.handle.sys.sendSystem(c.parent, &failure{child: c.self, reason: reason, message: msg, stats: x.stats})
+	c.handle.sys.sendSystem(c.parent, &failure{child: c.self, reason: reason, message: msg, stats: stats})
+}
+
+// failRestart hands the failure of the producer to the supervisor. The
+// actor stays restarting, suspended, without an instance to resume: a
+// Resume restarts it (handleResume), and the strategies that count
+// restarts count it as one.
+//
+//go:noinline
+func (c *actorContext) failRestart(reason any) {
+	c.handle.sys.logger.Error("actor: producer failed on restart", "pid", c.self.Id, "reason", reason)
+	c.restartStats().noInstance = true
+	c.escalateFailure(reason, nil)
 }
 
 //go:noinline

@@ -57,6 +57,13 @@
 // outlive a restart; the Terminated of the children the restart stopped go
 // to the old instance).
 //
+// If the producer panics or returns nil when the actor restarts, the actor
+// has no instance: it stays suspended and its supervisor decides again,
+// with the recovered value (or an error) as reason. Resume cannot apply
+// then and restarts the actor instead: OneForOneStrategy and
+// AllForOneStrategy restart that actor only and count it against their
+// restart limits, so a producer that keeps failing ends in Stop.
+//
 // # Lifecycle
 //
 // An actor receives *Started first; when stopped it receives *Stopping, its

@@ -10,7 +10,8 @@ type Directive int
 
 const (
 	// DirectiveResume keeps the child's state and goes on with the next
-	// message; the failed message is dropped.
+	// message; the failed message is dropped. A child whose producer failed
+	// on restart has no state to keep: it is restarted instead.
 	DirectiveResume Directive = iota
 	// DirectiveRestart replaces the child with a fresh instance from its
 	// producer (its children are stopped first); queued messages are kept.
@@ -58,7 +59,9 @@ type Supervisor interface {
 	RestartChildren(pids ...*PID)
 	// StopChildren stops the given children.
 	StopChildren(pids ...*PID)
-	// ResumeChildren resumes the given children.
+	// ResumeChildren resumes the given children; one whose producer
+	// failed on restart is restarted instead (it has no instance to
+	// resume).
 	ResumeChildren(pids ...*PID)
 }
 
@@ -77,6 +80,9 @@ type SupervisorStrategy interface {
 // strategy call touches it at a time.
 type RestartStatistics struct {
 	failures []time.Time
+	// noInstance is set while the child has no instance: its producer
+	// failed on restart, so there is nothing to resume.
+	noInstance bool
 }
 
 // Fail records a failure now.
@@ -103,6 +109,8 @@ func (rs *RestartStatistics) NumberOfFailures(d time.Duration) int {
 // OneForOneStrategy applies the decider's directive to the failed child
 // only. A child restarted more than maxRestarts times within window is
 // stopped instead (maxRestarts 0: never restart; window 0: count forever).
+// A Resume of a child whose producer failed on restart is a Restart, of
+// that child only, and counts as one.
 func OneForOneStrategy(maxRestarts int, window time.Duration, decider Decider) SupervisorStrategy {
 	return &restartStrategy{maxRestarts: maxRestarts, window: window, decider: decider}
 }
@@ -132,11 +140,18 @@ func (s *restartStrategy) HandleFailure(sys *System, sup Supervisor, child *PID,
 	if s.decider != nil {
 		d = s.decider(reason)
 	}
+	// A child without an instance (its producer failed on restart) has
+	// nothing to resume: it is restarted, alone, as the Resume would have
+	// left its siblings alone.
+	alone := d == DirectiveResume && stats.noInstance
+	if alone {
+		d = DirectiveRestart
+	}
 	if d == DirectiveRestart && !s.mayRestart(stats) {
 		d = DirectiveStop
 	}
 	targets := []*PID{child}
-	if s.all && (d == DirectiveRestart || d == DirectiveStop) {
+	if s.all && !alone && (d == DirectiveRestart || d == DirectiveStop) {
 		targets = sup.Children()
 	}
 	sys.publishSupervision(child, reason, d)

@@ -47,6 +47,23 @@ func supervisorEvents(t *testing.T, sys *System) *recorder {
 	return r
 }
 
+// directives waits for n supervisor decisions and returns them.
+func directives(t *testing.T, events *recorder, n int) []Directive {
+	t.Helper()
+	var got []Directive
+	testkit.Await(t, testkit.Timeout, fmt.Sprintf("%d supervisor decisions", n), func() string {
+		got = got[:0]
+		for _, e := range events.Snapshot() {
+			got = append(got, e.(*SupervisorEvent).Directive)
+		}
+		if len(got) >= n {
+			return ""
+		}
+		return fmt.Sprintf("have %v", got)
+	})
+	return got
+}
+
 func get(t *testing.T, sys *System, pid *PID) int {
 	t.Helper()
 	r, err := sys.Request(testkit.Context(t), pid, "get")
@@ -120,14 +137,10 @@ func TestRestartLimitStopsTheChild(t *testing.T) {
 	for range 3 {
 		sys.Send(pid, "boom")
 	}
-	got := events.WaitLen(t, 3)
-	var directives []Directive
-	for _, e := range got {
-		directives = append(directives, e.(*SupervisorEvent).Directive)
-	}
+	got := directives(t, events, 3)
 	want := []Directive{DirectiveRestart, DirectiveRestart, DirectiveStop}
-	if !reflect.DeepEqual(directives, want) {
-		t.Fatalf("directives = %v, want %v", directives, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("directives = %v, want %v", got, want)
 	}
 	testkit.Eventually(t, "the child to stop", func() bool { return sys.Registry().Count() == 0 })
 }
@@ -501,4 +514,145 @@ func TestNoReceiveTimeoutAfterRestart(t *testing.T) {
 		got := timeouts.Snapshot()
 		return got[len(got)-1] == int32(2)
 	})
+}
+
+// resumeNoInstance resumes after a failure of the producer (its panic value
+// is "no instance") and restarts after any other.
+func resumeNoInstance(reason any) Directive {
+	if reason == "no instance" {
+		return DirectiveResume
+	}
+	return DirectiveRestart
+}
+
+// A producer that fails while its actor restarts leaves no instance to
+// resume: a Resume restarts the actor (once, counted as a restart), which
+// then serves its queued messages with a fresh instance. The old instance
+// has had its Restarting once.
+func TestResumeAfterTheProducerFailedOnRestartRestartsTheActor(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(10, time.Minute, resumeNoInstance)})
+	events := supervisorEvents(t, sys)
+	started := newRecorder()
+	restarting := newRecorder()
+	var calls atomic.Int32
+	pid := sys.Spawn(PropsFromProducer(func() Actor {
+		if calls.Add(1) == 2 {
+			panic("no instance")
+		}
+		a := &counter{started: started}
+		return ReceiveFunc(func(c Context) {
+			if _, ok := c.Message().(*Restarting); ok {
+				restarting.Add(a.n)
+			}
+			a.Receive(c)
+		})
+	}))
+	started.WaitLen(t, 1)
+	sys.Send(pid, "inc")
+	sys.Send(pid, "boom")
+	sys.Send(pid, "inc") // queued behind the failures: for the fresh instance
+	if n := get(t, sys, pid); n != 1 {
+		t.Fatalf("count = %d, want 1 (fresh state plus the queued inc)", n)
+	}
+	if n := len(started.Snapshot()); n != 2 || calls.Load() != 3 {
+		t.Fatalf("Started %d times from %d producer calls, want 2 from 3", n, calls.Load())
+	}
+	if n := len(restarting.Snapshot()); n != 1 {
+		t.Fatalf("the old instance had Restarting %d times, want once", n)
+	}
+	if got, want := directives(t, events, 2), []Directive{DirectiveRestart, DirectiveRestart}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("directives = %v, want %v", got, want)
+	}
+}
+
+// failingOnRestart returns props whose producer makes a counter on its
+// first call and panics with "no instance" on every later one; calls
+// counts them.
+func failingOnRestart(calls *atomic.Int32) *Props {
+	return PropsFromProducer(func() Actor {
+		if calls.Add(1) > 1 {
+			panic("no instance")
+		}
+		return &counter{}
+	})
+}
+
+// A producer that always fails on restart, under a decider that resumes:
+// the restarts it takes count, and once the strategy's limit is exceeded
+// the actor stops.
+func TestProducerThatAlwaysFailsOnRestartEndsInStop(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: OneForOneStrategy(2, time.Minute, resumeNoInstance)})
+	events := supervisorEvents(t, sys)
+	var calls atomic.Int32
+	pid := sys.Spawn(failingOnRestart(&calls))
+	sys.Send(pid, "boom")
+	if got, want := directives(t, events, 3), []Directive{DirectiveRestart, DirectiveRestart, DirectiveStop}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("directives = %v, want %v", got, want)
+	}
+	stopAndWait(t, sys, pid)
+	if _, ok := sys.Registry().Get(pid.Id); ok {
+		t.Fatal("the actor is still registered")
+	}
+}
+
+// resumeNoInstanceUnlimited is a strategy of one's own, without restart
+// limits: it restarts a failed child, and resumes one whose producer failed.
+type resumeNoInstanceUnlimited struct{}
+
+func (resumeNoInstanceUnlimited) HandleFailure(_ *System, sup Supervisor, child *PID, _ *RestartStatistics, reason, _ any) {
+	if resumeNoInstance(reason) == DirectiveResume {
+		sup.ResumeChildren(child)
+		return
+	}
+	sup.RestartChildren(child)
+}
+
+// Under a strategy of one's own that resumes an actor whose producer failed
+// on restart, the runtime restarts that actor, for as long as the strategy
+// says so; StopAndWait still ends it.
+func TestResumeOfAnActorWhoseProducerKeepsFailingRetriesUntilStopped(t *testing.T) {
+	sys := newSystem(t, Config{SupervisorStrategy: resumeNoInstanceUnlimited{}})
+	var calls atomic.Int32
+	pid := sys.Spawn(failingOnRestart(&calls))
+	sys.Send(pid, "boom")
+	testkit.Eventually(t, "the producer to be retried", func() bool { return calls.Load() > 3 })
+	stopAndWait(t, sys, pid)
+	if _, ok := sys.Registry().Get(pid.Id); ok {
+		t.Fatal("the actor is still registered")
+	}
+}
+
+// recordingSupervisor is a Supervisor with two children that records what
+// a strategy asks of it.
+type recordingSupervisor struct {
+	nopSupervisor
+	children []*PID
+	calls    []string
+}
+
+func (s *recordingSupervisor) Children() []*PID { return s.children }
+func (s *recordingSupervisor) RestartChildren(pids ...*PID) {
+	s.calls = append(s.calls, fmt.Sprintf("restart %d", len(pids)))
+}
+func (s *recordingSupervisor) StopChildren(pids ...*PID) {
+	s.calls = append(s.calls, fmt.Sprintf("stop %d", len(pids)))
+}
+func (s *recordingSupervisor) ResumeChildren(pids ...*PID) {
+	s.calls = append(s.calls, fmt.Sprintf("resume %d", len(pids)))
+}
+
+// An all-for-one Resume of a child whose producer failed on restart
+// restarts that child only, as the Resume would have left its siblings
+// alone, and counts as a restart: past the limit, that child only stops.
+func TestAllForOneResumeOfAChildWithoutInstanceRestartsThatChildOnly(t *testing.T) {
+	sys := newSystem(t)
+	s := AllForOneStrategy(1, time.Minute, func(any) Directive { return DirectiveResume })
+	child := NewPID(LocalAddress, "a")
+	sup := &recordingSupervisor{children: []*PID{child, NewPID(LocalAddress, "b")}}
+	stats := &RestartStatistics{noInstance: true}
+	s.HandleFailure(sys, sup, child, stats, "no instance", nil)
+	s.HandleFailure(sys, sup, child, stats, "no instance", nil)
+	if want := []string{"restart 1", "stop 1"}; !reflect.DeepEqual(sup.calls, want) {
+		t.Fatalf("strategy asked %v, want %v", sup.calls, want)
+	}
 }

@@ -129,8 +129,12 @@ func spawnActor(sys *System, id string, props *Props, parent Context) (pid *PID,
 			return nil, fmt.Errorf("%w: spawn %q", ErrSystemShutdown, id)
 		}
 	}
-	if c.actor, err = produce(props.producer); err != nil {
-		return nil, fmt.Errorf("actor: spawn %q: %w", id, err)
+	var reason any
+	if c.actor, reason = produce(props.producer); reason != nil {
+		if reason == errNilActor {
+			return nil, fmt.Errorf("actor: spawn %q: %w", id, errNilActor)
+		}
+		return nil, fmt.Errorf("actor: spawn %q: producer panicked: %v", id, reason)
 	}
 	c.mb.init(props.mailbox)
 	c.handle.p = c
@@ -154,15 +158,19 @@ func spawnActor(sys *System, id string, props *Props, parent Context) (pid *PID,
 	return c.self, nil
 }
 
-// produce calls the producer, turning a panic into an error.
-func produce(p Producer) (a Actor, err error) {
+// errNilActor is the failure of a producer that returned nil.
+var errNilActor = errors.New("producer returned nil")
+
+// produce calls the producer. It fails, with a non-nil reason, if the
+// producer panics (the recovered value) or returns nil (errNilActor).
+func produce(p Producer) (a Actor, reason any) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("producer panicked: %v", r)
+			a, reason = nil, r
 		}
 	}()
 	if a = p(); a == nil {
-		return nil, fmt.Errorf("producer returned nil")
+		return nil, errNilActor
 	}
 	return a, nil
 }
