@@ -46,7 +46,9 @@ type Config struct {
 	MemberID string
 
 	// SendQueueSize bounds the messages queued for one peer (rounded up to
-	// a power of two). Default 8192.
+	// a power of two). Default 8192. The queue is one ring of this many
+	// 64-byte slots, made with the peer's endpoint (512 KiB at the
+	// default), so a member that talks to many peers may want it smaller.
 	SendQueueSize int
 	// QueueFullTimeout is how long a sender waits for room in a full send
 	// queue before its message goes to dead letters with ErrQueueFull; a
