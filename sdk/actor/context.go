@@ -67,7 +67,10 @@ type Context interface {
 	// ReenterAfter runs cont on this actor's goroutine once f completes,
 	// with the context's message and sender restored to those current when
 	// ReenterAfter was called. The actor keeps processing other messages
-	// meanwhile; cont never runs if the actor stops first.
+	// meanwhile; cont never runs if the actor stops first. A restart does
+	// not cancel it (as in protoactor-go): cont is a closure of the instance
+	// that set it up, and may run before the fresh instance's Started, so
+	// it should touch only what it captured and the Context.
 	ReenterAfter(f *Future, cont func(result any, err error))
 
 	// Spawn starts a child actor with a generated name. It returns nil, and
