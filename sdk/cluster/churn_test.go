@@ -521,6 +521,58 @@ func TestAMemberListedAgainAfterLeavingIsExpelled(t *testing.T) {
 	}
 }
 
+// A member that joins and leaves at once can go unseen by some members (a
+// membership merges changes): here by the host of every grain. The owners
+// that saw it dropped the grains it owned for a moment, and when they own
+// them again the host, which saw no change, has no delta to send them. The
+// owners' completions, which follow another topology than the host's, get
+// them a full report from it instead: every call reaches the grain's one
+// activation, without waiting out HandoverTimeout (before, the owners
+// waited for a completion the host never sent, then started second
+// activations).
+func TestAMemberThatJoinsAndLeavesUnseenByTheHostLeavesOneActivationEach(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 1, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{HandoverTimeout: time.Hour},
+	})
+	host := f.Members()[0]
+	const grains = 100
+	for i := range grains {
+		ask(t, host.Cluster, fmt.Sprint("flap", i)) // every grain lives on the host
+	}
+	a, b := f.AddMember(), f.AddMember()
+	f.WaitConverged()
+	for i := range grains {
+		// The owners have the host's reports (and, on the same stream
+		// right after them, its completion) before the newcomer comes.
+		ask(t, a.Cluster, fmt.Sprint("flap", i))
+		ask(t, b.Cluster, fmt.Sprint("flap", i))
+	}
+	sees := func(n int) func() bool {
+		return func() bool {
+			return len(a.Cluster.Topology().Members) == n && len(b.Cluster.Topology().Members) == n
+		}
+	}
+	resume := f.Registry.Pause(host.Cluster.Self().ID)
+	flapper := f.AddMember()
+	testkit.Eventually(t, "the owners to see the newcomer", sees(4))
+	f.Kill(flapper) // a member that crashed at once, as one in a crash loop does
+	testkit.Eventually(t, "the owners to see it go", sees(3))
+	resume() // the host sees only the latest set: no change
+	// A client has no cache: its calls go through the owners.
+	client := f.AddClient()
+	f.WaitConverged()
+	for i := range grains {
+		if got := ask(t, client.Cluster, fmt.Sprint("flap", i)); got != 4 {
+			t.Fatalf("flap%d counted %d, want 4: a second activation answered", i, got)
+		}
+	}
+	if n := l.activations.Load(); n != grains {
+		t.Fatalf("%d activations of %d grains", n, grains)
+	}
+}
+
 // A handover timeout queued for an earlier topology does not end the
 // handover of a later one with the same members (a member joined and left
 // in between): identities still in flux would be answered for early.

@@ -48,7 +48,14 @@
 // answers for an identity that moved to it — in this topology or in any
 // other it adopted since its last completed handover — once it has an
 // entry for it, or once every member is done, or, failing that, after
-// HandoverTimeout (reported to Metrics). Owners forget the activations of
+// HandoverTimeout (reported to Metrics). A member's "done" names the
+// topology it adopted before: its reports complete an owner's table only if
+// the owner came from the same one. Membership may merge changes, so a
+// member that joins and leaves at once can go unseen by some members, and
+// those that saw it no longer know the grains it owned for a moment; when
+// two members came from different topologies, each sends the other a full
+// report of the activations the other owns, and only that counts as done.
+// Owners forget the activations of
 // members that left at once, and calls waiting on such a member fail over
 // at once. A caller whose request to an activation comes back "no such
 // process" names it to the owner, which then starts a new activation

@@ -97,7 +97,9 @@ func (a *identityActor) Receive(c actor.Context) {
 		a.st.applyDelta(m.GetTopologyHash(), m.GetMemberId(), entriesOf(m.GetEntries()))
 		a.retryWaiting(c)
 	case *clusterpb.HandoverComplete:
-		if a.st.applyDone(m.GetTopologyHash(), m.GetMemberId()) {
+		done := a.st.applyDone(m.GetTopologyHash(), mark{member: m.GetMemberId(), prev: m.GetPreviousHash(), full: m.GetFull(), reply: m.GetReply(), request: m.GetRequest()})
+		a.sendOwed(c)
+		if done {
 			a.handoverDone(c, false)
 		}
 	case handoverTimedOut:
@@ -174,17 +176,15 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	}
 	hash := rt.place.topo.Hash
 	for owner, entries := range deltas {
-		d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
-		for _, e := range entries {
-			d.Entries = append(d.Entries, &clusterpb.HandoverEntry{Identity: wireIdentity(e.id), Pid: e.pid})
-		}
-		c.Send(rt.routes[owner], d)
+		c.Send(rt.routes[owner], a.delta(hash, entries))
 	}
 	for _, m := range rt.place.topo.Members {
 		if m.ID != a.c.self.ID {
-			c.Send(rt.routes[m.ID], &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID})
+			mk := a.st.markFor(m.ID)
+			c.Send(rt.routes[m.ID], &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, PreviousHash: mk.prev, Full: mk.full})
 		}
 	}
+	a.sendOwed(c)
 	a.since = time.Now()
 	if a.timer != nil {
 		a.timer.Stop()
@@ -199,6 +199,39 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	a.timer = time.AfterFunc(a.c.cfg.HandoverTimeout, func() { sys.Send(self, handoverTimedOut{epoch: epoch}) })
 	// Requests waiting for the previous topology get their answer now.
 	a.retryWaiting(c)
+}
+
+// sendOwed sends a full report of the current topology to each member
+// owed one: a member whose previous topology differed from ours, so that
+// our deltas cannot complete its table (see mark).
+func (a *identityActor) sendOwed(c actor.Context) {
+	if a.rt == nil {
+		return
+	}
+	hash := a.rt.place.topo.Hash
+	owed, asks := a.st.takeOwed()
+	for _, member := range owed {
+		route := a.rt.routes[member]
+		if route == nil {
+			continue // not a member of the current topology
+		}
+		c.Send(route, a.delta(hash, a.st.fullReport(member)))
+		c.Send(route, &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, PreviousHash: a.st.prevHash(), Full: true, Reply: true})
+	}
+	for _, member := range asks {
+		if route := a.rt.routes[member]; route != nil {
+			c.Send(route, &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, Request: true})
+		}
+	}
+}
+
+// delta reports entries, activations this member hosts, for topology hash.
+func (a *identityActor) delta(hash uint64, entries []entry) *clusterpb.HandoverDelta {
+	d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID, Entries: make([]*clusterpb.HandoverEntry, 0, len(entries))}
+	for _, e := range entries {
+		d.Entries = append(d.Entries, &clusterpb.HandoverEntry{Identity: wireIdentity(e.id), Pid: e.pid})
+	}
+	return d
 }
 
 func (a *identityActor) handoverDone(c actor.Context, timedOut bool) {

@@ -65,17 +65,56 @@ type ownerState struct {
 	// member owned in every one of them cannot have an activation it does
 	// not know of: see inFlux.
 	settled []*placement
+	// prev is the topology adopted before the current one (nil for the
+	// first), and adopted maps recently adopted topologies to the hash of
+	// the one before each: what a member's completion is compared with.
+	prev    *placement
+	adopted map[uint64]uint64
+	// untrusted holds members whose reports of changes cannot complete our
+	// table (their last topologies differ from ours): only a full report
+	// from them counts. owed holds members we must send a full report.
+	untrusted map[string]bool
+	owed      map[string]bool
+	asks      map[string]bool // members to ask for a full report
+	// lastMark is the topology of each member's last completion: a member
+	// whose last one is for a topology we have not adopted is ahead of us,
+	// and what it sends for our topology's hash is for our next topology
+	// of that hash as much as for this one.
+	lastMark map[string]uint64
 	// Deltas and completions for topologies other than the current one:
 	// their senders are ahead of us (applied in full if we adopt them), or
 	// saw a topology we skip (membership may merge changes). A host reports
 	// an activation once, for the topology in which its owner changed, so
 	// every adopt also records the early entries it now owns.
-	early map[uint64]*earlyHandover
+	early      map[uint64]*earlyHandover
+	earlyOrder []uint64 // early's topologies, oldest first
 }
 
 type earlyHandover struct {
 	entries []hostedEntry
-	done    []string
+	done    []mark
+}
+
+// mark is a member's completion of its handover for a topology: it has
+// sent us its reports.
+//
+// A host reports the activations whose owner changed between its previous
+// topology and this one. That completes our table only if our previous
+// topology was the same (or we were not in the host's, so that it reported
+// every activation we own: full). Membership may merge changes, and a
+// member that saw a topology another skipped (a member that joined and left
+// at once) dropped entries that nobody reports again: when the previous
+// topologies differ, each side sends the other a full report, and only
+// that counts.
+type mark struct {
+	member string
+	prev   uint64 // the hash of the sender's previous topology (0: none)
+	full   bool   // its reports were every activation we own on it
+	reply  bool   // a full report answering a mark of ours: never answered
+	// request asks for a full report: its sender does not trust our
+	// reports for the topology it is in (a completion of ours from an
+	// earlier topology of the same hash reached it late).
+	request bool
 }
 
 type hostedEntry struct {
@@ -93,6 +132,108 @@ func newOwnerState(self string) *ownerState {
 		hosted: make(map[ClusterIdentity]*actor.PID),
 		done:   make(map[string]bool),
 		early:  make(map[uint64]*earlyHandover),
+
+		adopted:   make(map[uint64]uint64),
+		untrusted: make(map[string]bool),
+		owed:      make(map[string]bool),
+		asks:      make(map[string]bool),
+		lastMark:  make(map[string]uint64),
+	}
+}
+
+// ahead reports whether member's last completion is for a topology this
+// member has not adopted lately (see lastMark).
+func (s *ownerState) ahead(member string) bool {
+	h, ok := s.lastMark[member]
+	if !ok || h == s.hash() {
+		return false
+	}
+	_, adopted := s.adopted[h]
+	return !adopted
+}
+
+// prevHash returns the hash of the previous topology (0 if none).
+func (s *ownerState) prevHash() uint64 {
+	if s.prev == nil {
+		return 0
+	}
+	return s.prev.topo.Hash
+}
+
+// markFor returns this member's completion of the current topology for
+// member.
+func (s *ownerState) markFor(member string) mark {
+	return mark{member: s.self, prev: s.prevHash(), full: s.fullTo(member)}
+}
+
+// fullTo reports whether this member's reports of the current topology to
+// member are every activation member owns here: member was not in the
+// previous topology, so each one changed owner.
+func (s *ownerState) fullTo(member string) bool {
+	if s.prev == nil {
+		return true
+	}
+	_, was := s.prev.topo.Member(member)
+	return !was
+}
+
+// fullReport returns every activation this member hosts that member owns
+// in the current topology.
+func (s *ownerState) fullReport(member string) []entry {
+	var out []entry
+	for id, pid := range s.hosted {
+		if owner, _ := s.place.owner(id); owner == member {
+			out = append(out, entry{id, pid})
+		}
+	}
+	return out
+}
+
+// takeOwed returns the members owed a full report of the current topology
+// and those to ask for one, and forgets them.
+func (s *ownerState) takeOwed() (owed, asks []string) {
+	return takeSet(s.owed), takeSet(s.asks)
+}
+
+// takeSet empties set and returns what it held, sorted.
+func takeSet(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for m := range set {
+		out = append(out, m)
+	}
+	clear(set)
+	slices.Sort(out)
+	return out
+}
+
+// judge weighs m, a completion of a topology whose previous topology here
+// was prev: it marks its sender untrusted if its reports cannot complete
+// our table, trusted again if it sent a full report, and owed a full
+// report if ours cannot complete its table. fullTo says whether our own
+// reports to the sender were full.
+func (s *ownerState) judge(m mark, prev uint64, fullTo bool) {
+	switch {
+	case m.full:
+		delete(s.untrusted, m.member)
+	case m.prev != prev:
+		if !s.untrusted[m.member] {
+			s.untrusted[m.member] = true
+			s.asks[m.member] = true
+		}
+	}
+	// A member new to the cluster (no previous topology) that got a full
+	// report from us needs no other.
+	if !m.reply && m.prev != prev && (m.prev != 0 || !fullTo) {
+		s.owed[m.member] = true
+	}
+}
+
+// count records m, a completion of the current topology, if it completes
+// its sender's part.
+func (s *ownerState) count(m mark) {
+	s.judge(m, s.prevHash(), s.fullTo(m.member))
+	if !s.untrusted[m.member] {
+		s.markDone(m.member)
 	}
 }
 
@@ -122,7 +263,28 @@ func (s *ownerState) adopt(p *placement) map[string][]entry {
 		s.settled = nil
 	}
 	deltas := planHandover(s.hosted, s.place, p)
-	s.place = p
+	if len(s.adopted) >= maxEarly {
+		clear(s.adopted)
+	}
+	s.adopted[p.topo.Hash] = s.hash()
+	s.prev, s.place = s.place, p
+	for m := range s.untrusted {
+		if _, alive := p.topo.Member(m); !alive {
+			delete(s.untrusted, m)
+		}
+	}
+	for m := range s.lastMark {
+		if _, alive := p.topo.Member(m); !alive {
+			delete(s.lastMark, m)
+		}
+	}
+	for _, set := range []map[string]bool{s.owed, s.asks} {
+		for m := range set {
+			if _, alive := p.topo.Member(m); !alive {
+				delete(set, m)
+			}
+		}
+	}
 	for id, act := range s.owned {
 		if _, alive := p.topo.Member(act.host); !alive {
 			delete(s.owned, id)
@@ -141,12 +303,12 @@ func (s *ownerState) adopt(p *placement) map[string][]entry {
 	s.complete = false
 	s.markDone(s.self)
 	if early := s.early[p.topo.Hash]; early != nil {
-		delete(s.early, p.topo.Hash)
+		s.dropEarly(p.topo.Hash)
 		for _, e := range early.entries {
 			s.record(e.entry, e.host)
 		}
 		for _, m := range early.done {
-			s.markDone(m)
+			s.count(m)
 		}
 	}
 	for _, early := range s.early {
@@ -159,7 +321,7 @@ func (s *ownerState) adopt(p *placement) map[string][]entry {
 
 // applyDelta records activations a host reports for topology hash.
 func (s *ownerState) applyDelta(hash uint64, host string, entries []entry) {
-	if hash != s.hash() {
+	if hash != s.hash() || s.ahead(host) {
 		e := s.earlyFor(hash)
 		for _, x := range entries {
 			e.entries = append(e.entries, hostedEntry{x, host})
@@ -184,19 +346,42 @@ func (s *ownerState) record(e entry, host string) {
 	}
 }
 
-// applyDone records that member has sent its deltas for topology hash. It
-// reports whether the handover of the current topology just completed.
-func (s *ownerState) applyDone(hash uint64, member string) bool {
-	if hash != s.hash() {
-		e := s.earlyFor(hash)
-		e.done = append(e.done, member)
+// applyDone records m, a member's completion of topology hash. It reports
+// whether the handover of the current topology just completed; takeOwed
+// then says who must get a full report.
+func (s *ownerState) applyDone(hash uint64, m mark) bool {
+	if m.request {
+		s.owed[m.member] = true
 		return false
 	}
-	if s.complete {
-		return false
+	ahead := s.ahead(m.member)
+	if !m.reply {
+		s.lastMark[m.member] = hash
 	}
-	s.markDone(member)
-	return s.complete
+	if hash == s.hash() {
+		if ahead {
+			// Also for our next topology of this hash.
+			e := s.earlyFor(hash)
+			e.done = append(e.done, m)
+		}
+		if s.complete {
+			s.judge(m, s.prevHash(), s.fullTo(m.member))
+			return false
+		}
+		s.count(m)
+		return s.complete
+	}
+	if prev, ok := s.adopted[hash]; ok && !m.reply && m.prev != prev {
+		// A topology we adopted before, reached by the sender from another
+		// one: its table may lack activations we host, and we may have
+		// moved on, so that we never get its completion of the topology
+		// we are in. Not trusting it for that would be wrong if the
+		// completion is for our next topology of the same hash.
+		s.owed[m.member] = true
+	}
+	e := s.earlyFor(hash) // we may adopt it (again)
+	e.done = append(e.done, m)
+	return false
 }
 
 func (s *ownerState) markDone(member string) {
@@ -219,21 +404,30 @@ func (s *ownerState) forceComplete() []string {
 		}
 	}
 	s.complete = true
+	clear(s.untrusted)
 	return missing
 }
 
 func (s *ownerState) earlyFor(hash uint64) *earlyHandover {
 	e := s.early[hash]
 	if e == nil {
-		if len(s.early) >= maxEarly {
+		for len(s.early) >= maxEarly {
 			// Far more topologies than a healthy cluster goes through
-			// between two of ours: these are stale.
-			clear(s.early)
+			// between two of ours: the oldest are stale.
+			delete(s.early, s.earlyOrder[0])
+			s.earlyOrder = s.earlyOrder[1:]
 		}
 		e = &earlyHandover{}
 		s.early[hash] = e
+		s.earlyOrder = append(s.earlyOrder, hash)
 	}
 	return e
+}
+
+// dropEarly forgets the early messages for hash.
+func (s *ownerState) dropEarly(hash uint64) {
+	delete(s.early, hash)
+	s.earlyOrder = slices.DeleteFunc(s.earlyOrder, func(h uint64) bool { return h == hash })
 }
 
 // inFlux reports whether a handover may still bring an activation of id,

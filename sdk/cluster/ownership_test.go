@@ -90,10 +90,13 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 	slices.Sort(ids)
 	plan := map[string][]Topology{}
 	for _, id := range ids {
+		seen := s.states[id].hash()
 		for i, t := range topos {
 			_, in := t.Member(id)
-			if in && (i == len(topos)-1 || !skip || s.rng.IntN(2) == 0) {
+			// The member list emits a topology only when the set changes.
+			if in && t.Hash != seen && (i == len(topos)-1 || !skip || s.rng.IntN(2) == 0) {
 				plan[id] = append(plan[id], t)
+				seen = t.Hash
 			}
 		}
 	}
@@ -101,20 +104,46 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 		to, from string
 		hash     uint64
 		entries  []entry
-		done     bool
+		done     *mark
 	}
 	var queue []msg
 	deltas := map[string]map[string][]entry{}
+	// sendOwed queues the full reports member owes, as the identity actor
+	// sends them.
+	sendOwed := func(member string) {
+		st := s.states[member]
+		if st.place == nil {
+			return // sent once it adopts a topology
+		}
+		owed, asks := st.takeOwed()
+		h := st.place.topo.Hash
+		for _, to := range owed {
+			if _, ok := st.place.topo.Member(to); ok {
+				queue = append(queue, msg{to: to, from: member, hash: h, entries: st.fullReport(to)},
+					msg{to: to, from: member, hash: h, done: &mark{member: member, prev: st.prevHash(), full: true, reply: true}})
+			}
+		}
+		for _, to := range asks {
+			if _, ok := st.place.topo.Member(to); ok {
+				queue = append(queue, msg{to: to, from: member, hash: h, done: &mark{member: member, request: true}})
+			}
+		}
+	}
 	deliver := func() {
 		pick := queue[s.rng.IntN(len(queue))]
 		for i, m := range queue {
 			if m.from == pick.from && m.to == pick.to { // the pair's oldest
-				if st := s.states[m.to]; m.done {
-					st.applyDone(m.hash, m.from)
+				queue = append(queue[:i], queue[i+1:]...)
+				st := s.states[m.to]
+				if st == nil {
+					return // it left
+				}
+				if m.done != nil {
+					st.applyDone(m.hash, *m.done)
+					sendOwed(m.to)
 				} else {
 					st.applyDelta(m.hash, m.from, m.entries)
 				}
-				queue = append(queue[:i], queue[i+1:]...)
 				return
 			}
 		}
@@ -148,9 +177,11 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 		}
 		for _, m := range t.Members {
 			if m.ID != id {
-				queue = append(queue, msg{to: m.ID, from: id, hash: t.Hash, done: true})
+				mk := s.states[id].markFor(m.ID)
+				queue = append(queue, msg{to: m.ID, from: id, hash: t.Hash, done: &mk})
 			}
 		}
+		sendOwed(id)
 	}
 }
 
@@ -204,7 +235,7 @@ func (s *sim) check(step int) {
 	}
 	for member, st := range s.states {
 		if !st.complete {
-			s.t.Fatalf("step %d: %s did not complete the handover", step, member)
+			s.t.Fatalf("step %d: %s did not complete the handover: done %v, untrusted %v", step, member, st.done, st.untrusted)
 		}
 		want := map[ClusterIdentity]activation{}
 		for id, act := range real {
@@ -273,7 +304,7 @@ func TestOwnerTablesMatchActivationsAfterEveryHandover(t *testing.T) {
 			s.check(step)
 			// The next change: joins, graceful leaves and crashes (a
 			// member that leaves takes its activations with it).
-			switch r := s.rng.IntN(5); {
+			switch r := s.rng.IntN(6); {
 			case r == 0 || len(s.members) < 2:
 				s.addMember()
 			case r == 1:
@@ -284,12 +315,31 @@ func TestOwnerTablesMatchActivationsAfterEveryHandover(t *testing.T) {
 				s.joinTwice()
 				s.check(step)
 				prev = newPlacement(s.topo)
+			case r == 3:
+				// A member that joins and leaves at once, which some
+				// members do not see: checked after it left.
+				s.joinAndLeave()
+				s.check(step)
+				prev = newPlacement(s.topo)
 			default:
 				s.addMember()
 				s.removeRandom()
 			}
 		}
 	}
+}
+
+// joinAndLeave adds a member that leaves again at once; members may see
+// the change in between or not (a membership that merges changes): those
+// that do drop the entries of identities the newcomer owned, which the
+// others, seeing no change, do not report again.
+func (s *sim) joinAndLeave() {
+	s.addMember()
+	id := fmt.Sprintf("m%03d", s.next)
+	mid := s.topology()
+	delete(s.members, id)
+	s.changeThrough([]Topology{mid, s.topology()}, true)
+	delete(s.states, id) // it crashed: its activations are gone
 }
 
 func (s *sim) removeRandom() {

@@ -413,13 +413,26 @@ func (x *HandoverDelta) GetEntries() []*HandoverEntry {
 }
 
 // HandoverComplete tells every member that the sender has sent all its
-// deltas for a topology.
+// deltas for a topology. Deltas are the changes since the sender's previous
+// topology: they complete the receiver's table only if its previous
+// topology was the same, or if they are full. Otherwise each side sends the
+// other a full report, answered by nobody.
 type HandoverComplete struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The topology.
 	TopologyHash uint64 `protobuf:"varint,1,opt,name=topology_hash,json=topologyHash,proto3" json:"topology_hash,omitempty"`
 	// The sending member.
-	MemberId      string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The hash of the sender's previous topology (0: it had none).
+	PreviousHash uint64 `protobuf:"varint,3,opt,name=previous_hash,json=previousHash,proto3" json:"previous_hash,omitempty"`
+	// The deltas were every activation on the sender that the receiver owns.
+	Full bool `protobuf:"varint,4,opt,name=full,proto3" json:"full,omitempty"`
+	// A full report answering the receiver's completion.
+	Reply bool `protobuf:"varint,5,opt,name=reply,proto3" json:"reply,omitempty"`
+	// Not a completion: the sender asks for a full report (a completion of
+	// the receiver's from an earlier topology of the same hash reached it
+	// late, so it cannot trust the receiver's deltas).
+	Request       bool `protobuf:"varint,6,opt,name=request,proto3" json:"request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -466,6 +479,34 @@ func (x *HandoverComplete) GetMemberId() string {
 		return x.MemberId
 	}
 	return ""
+}
+
+func (x *HandoverComplete) GetPreviousHash() uint64 {
+	if x != nil {
+		return x.PreviousHash
+	}
+	return 0
+}
+
+func (x *HandoverComplete) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *HandoverComplete) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
+func (x *HandoverComplete) GetRequest() bool {
+	if x != nil {
+		return x.Request
+	}
+	return false
 }
 
 // ActivationTerminated tells an owner that an activation it records has
@@ -775,10 +816,14 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\rHandoverDelta\x12#\n" +
 	"\rtopology_hash\x18\x01 \x01(\x04R\ftopologyHash\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12C\n" +
-	"\aentries\x18\x03 \x03(\v2).troupe.cluster.internal.v1.HandoverEntryR\aentries\"T\n" +
+	"\aentries\x18\x03 \x03(\v2).troupe.cluster.internal.v1.HandoverEntryR\aentries\"\xbd\x01\n" +
 	"\x10HandoverComplete\x12#\n" +
 	"\rtopology_hash\x18\x01 \x01(\x04R\ftopologyHash\x12\x1b\n" +
-	"\tmember_id\x18\x02 \x01(\tR\bmemberId\"\x80\x01\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12#\n" +
+	"\rprevious_hash\x18\x03 \x01(\x04R\fpreviousHash\x12\x12\n" +
+	"\x04full\x18\x04 \x01(\bR\x04full\x12\x14\n" +
+	"\x05reply\x18\x05 \x01(\bR\x05reply\x12\x18\n" +
+	"\arequest\x18\x06 \x01(\bR\arequest\"\x80\x01\n" +
 	"\x14ActivationTerminated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
 	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"u\n" +
