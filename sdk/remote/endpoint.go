@@ -415,7 +415,7 @@ type conn struct {
 // dial), else a stream we dial.
 func (ep *endpoint) connect() (*conn, error) {
 	if in := ep.r.claimInbound(ep.peer.address); in != nil {
-		return in.link(), nil
+		return in.link(ep.ctx), nil
 	}
 	return ep.dial()
 }

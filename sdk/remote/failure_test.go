@@ -392,3 +392,35 @@ func TestShutdownAndCloseDoNotWaitForAPeerThatDoesNotRead(t *testing.T) {
 		}
 	}
 }
+
+// TerminateEndpoint gives up on a peer at once even while the endpoint
+// writes on the peer's own stream (it dialed us) and the peer does not
+// read: the write waits for a window that never opens.
+func TestTerminateEndpointDoesNotWaitForAPeerThatDoesNotRead(t *testing.T) {
+	m := &stalledReader{stall: make(chan struct{}), release: make(chan struct{})}
+	a := startNode(t, Config{FlowControlWindow: 64 << 10})
+	b := startNode(t, Config{FlowControlWindow: 64 << 10, Metrics: m})
+	defer close(m.release) // before the nodes stop
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	// B dials A: A's endpoint to B writes on B's stream.
+	if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("hi")); err != nil {
+		t.Fatal(err)
+	}
+	terminated := &testkit.Recorder[*EndpointTerminated]{}
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.Add(e) })
+	defer sub.Unsubscribe()
+	close(m.stall)
+	big := str(string(make([]byte, 32<<10)))
+	sink := actor.NewPID(b.r.Address(), "sink")
+	// Far more than B's 64 KiB window: A's writer soon waits for B to read.
+	for range 200 {
+		a.sys.Send(sink, big)
+	}
+	reason := errors.New("member left")
+	a.r.TerminateEndpoint(b.r.Address(), reason)
+	if e := terminated.WaitLen(t, 1)[0]; e.Reason != reason {
+		t.Fatalf("EndpointTerminated reason = %v, want %v", e.Reason, reason)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -61,6 +62,13 @@ type inbound struct {
 	claimed bool       // an endpoint writes batches on the stream
 	closed  bool       // no more writes: a Disconnect went out, or serve ended
 
+	// cut, closed by abort, ends the handler at once, which ends the
+	// stream: the only way to end a write that waits for a dialer that
+	// does not read. aborted then refuses every later write.
+	cut       chan struct{}
+	abortOnce sync.Once
+	aborted   atomic.Bool
+
 	done    chan struct{} // closed when serve has returned
 	doneErr error         // why serve returned; set before done is closed
 }
@@ -72,7 +80,7 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		return err
 	}
 	in := &inbound{
-		receiver: newReceiver(r, hello.GetAddress()), stream: stream, done: make(chan struct{}),
+		receiver: newReceiver(r, hello.GetAddress()), stream: stream, done: make(chan struct{}), cut: make(chan struct{}),
 		memberID: hello.GetMemberId(),
 		maxFrame: min(r.cfg.MaxFrameSize, int(hello.GetMaxFrameSize())),
 		maxMsg:   min(r.cfg.MaxMessageSize, int(hello.GetMaxMessageSize())),
@@ -93,19 +101,32 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
 		return status.Error(codes.Unavailable, "shutting down")
 	}
-	defer r.untrackInbound(in)
-	err = in.serve()
-	// An endpoint writing on the stream stops at once: gRPC forbids writes
-	// once the handler has returned.
-	in.sendMu.Lock()
-	in.closed = true
-	in.sendMu.Unlock()
-	in.doneErr = err
-	if err == nil {
-		in.doneErr = endpointTerminated(in.address, "its stream to us ended")
+	// The dialer's frames are read on a goroutine of their own, so that
+	// abort can end the handler while a read or a write waits.
+	served := make(chan error, 1)
+	go func() {
+		defer r.untrackInbound(in)
+		err := in.serve()
+		// An endpoint writing on the stream stops at once: gRPC forbids
+		// writes once the handler has returned.
+		in.sendMu.Lock()
+		in.closed = true
+		in.sendMu.Unlock()
+		in.doneErr = err
+		if err == nil {
+			in.doneErr = endpointTerminated(in.address, "its stream to us ended")
+		}
+		close(in.done)
+		served <- err
+	}()
+	select {
+	case err = <-served:
+		return err
+	case <-in.cut:
+		// Returning ends the stream: a write waiting on it fails, and so
+		// does the read, after which serve's goroutine ends.
+		return status.Error(codes.Aborted, "remote: the endpoint to the dialer was terminated")
 	}
-	close(in.done)
-	return err
 }
 
 // awaitHello reads the first frame within HandshakeTimeout. It reads a raw
@@ -188,7 +209,7 @@ func (r *Remote) admit(h *wire.Hello, cert *x509.Certificate) (wire.DisconnectRe
 func (in *inbound) send(f any) error {
 	in.sendMu.Lock()
 	defer in.sendMu.Unlock()
-	if in.closed {
+	if in.closed || in.aborted.Load() {
 		return endpointTerminated(in.address, "the stream is closing")
 	}
 	return in.stream.SendMsg(f)
@@ -213,7 +234,7 @@ func (in *inbound) leaving() {
 }
 
 func (in *inbound) disconnectLocked(reason wire.DisconnectReason, msg string) {
-	if in.closed {
+	if in.closed || in.aborted.Load() {
 		return
 	}
 	in.closed = true
@@ -226,15 +247,28 @@ func (in *inbound) disconnectLocked(reason wire.DisconnectReason, msg string) {
 func (in *inbound) claim() bool {
 	in.sendMu.Lock()
 	defer in.sendMu.Unlock()
-	if in.claimed || in.closed || in.maxMsg <= 0 || in.maxFrame <= in.maxMsg {
+	if in.claimed || in.closed || in.aborted.Load() || in.maxMsg <= 0 || in.maxFrame <= in.maxMsg {
 		return false
 	}
 	in.claimed = true
 	return true
 }
 
-// link returns the claimed stream as an endpoint's connection.
-func (in *inbound) link() *conn {
+// abort ends the stream at once, without waiting for a write in progress
+// (which holds sendMu): the handler returns, and gRPC ends the stream.
+func (in *inbound) abort() {
+	in.abortOnce.Do(func() {
+		in.aborted.Store(true)
+		close(in.cut)
+	})
+}
+
+// link returns the claimed stream as an endpoint's connection. When ctx
+// (the endpoint's) is cancelled while the endpoint holds the stream, the
+// stream is aborted, as a dialed connection is closed: else a write that
+// waits for a dialer that does not read would hold the endpoint forever.
+func (in *inbound) link(ctx context.Context) *conn {
+	stopAbort := context.AfterFunc(ctx, in.abort)
 	return &conn{
 		memberID: in.memberID, maxFrame: in.maxFrame, maxMsg: in.maxMsg,
 		send: func(f *frame) error { return in.send(f) },
@@ -244,6 +278,7 @@ func (in *inbound) link() *conn {
 		},
 		ended: in.done, endErr: func() error { return in.doneErr },
 		close: func() {
+			stopAbort()
 			in.sendMu.Lock()
 			in.claimed = false
 			in.sendMu.Unlock()
