@@ -49,11 +49,24 @@ type watcherKey struct{ address, id string }
 
 func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, false) }
 
+// SendSystemMessage sends a system message to a remote actor. A Watch or
+// Unwatch whose watcher was spawned before the Remote started names it at
+// LocalAddress, which means the peer itself there: it travels, and is
+// remembered, with this system's address instead, so that the watcher's
+// Terminated comes back to it.
 func (p *peer) SendSystemMessage(pid *actor.PID, msg any) {
 	switch m := msg.(type) {
 	case *actor.Watch:
+		if w := m.GetWatcher(); w != nil && w.Address == actor.LocalAddress {
+			m = &actor.Watch{Watcher: actor.NewPID(p.r.address, w.Id)}
+			msg = m
+		}
 		p.addWatch(pid.Id, m.Watcher)
 	case *actor.Unwatch:
+		if w := m.GetWatcher(); w != nil && w.Address == actor.LocalAddress {
+			m = &actor.Unwatch{Watcher: actor.NewPID(p.r.address, w.Id)}
+			msg = m
+		}
 		p.removeWatch(pid.Id, m.Watcher)
 	}
 	p.send(pid, msg, true)

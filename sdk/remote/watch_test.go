@@ -147,3 +147,61 @@ func TestAWatchWithoutWatcherFromTheNetworkIsADeadLetter(t *testing.T) {
 		t.Fatalf("dead letter reason = %v, want ErrNilPID", e.Reason)
 	}
 }
+
+// An actor spawned before its system's Remote started carries the local
+// placeholder address in its own PID. As a watcher of another member's
+// actor, it still hears of that actor's end, once.
+func TestAWatcherSpawnedBeforeStartHearsOfARemoteEnd(t *testing.T) {
+	b := startNode(t, fastConfig())
+	target, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target = actor.NewPID(b.r.Address(), target.Id)
+	var got testkit.Recorder[*actor.Terminated]
+	watch := make(chan struct{})
+	ready := make(chan struct{})
+	var watcher *actor.PID
+	a := startNodeAfter(t, fastConfig(), func(sys *actor.System) {
+		watcher = sys.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case *wrapperspb.BoolValue: // after Start: watch
+				ctx.Watch(target)
+				ctx.Request(target, str("sync")) // after the Watch, on the same stream
+			case *wrapperspb.StringValue:
+				close(ready)
+			case *wrapperspb.Int32Value:
+				ctx.Respond(m)
+			case *actor.Terminated:
+				got.Add(m)
+			}
+		}))
+		close(watch)
+	})
+	<-watch
+	if watcher.Address != actor.LocalAddress {
+		t.Fatalf("an actor spawned before Start has address %q, want %q", watcher.Address, actor.LocalAddress)
+	}
+	a.sys.Send(watcher, wrapperspb.Bool(true))
+	<-ready
+	if err := b.sys.StopAndWait(testkit.Context(t), target); err != nil {
+		t.Fatal(err)
+	}
+	if m := got.WaitLen(t, 1)[0]; !m.Who.Equal(target) || m.Reason != actor.ReasonStopped {
+		t.Fatalf("Terminated = %v, want %v stopped", m, target)
+	}
+	// The Terminated delivered ends the watch: the end of B's endpoint
+	// tells the watcher nothing more.
+	var ended testkit.Recorder[*EndpointTerminated]
+	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { ended.Add(e) })
+	defer sub.Unsubscribe()
+	a.r.TerminateEndpoint(b.r.Address(), nil)
+	ended.WaitLen(t, 1)
+	// A Terminated sent before goes before the answer.
+	if _, err := a.sys.Request(testkit.Context(t), watcher, wrapperspb.Int32(0)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.Snapshot()); n != 1 {
+		t.Fatalf("the watcher received %d Terminated, want 1: %v", n, got.Snapshot())
+	}
+}
