@@ -78,8 +78,9 @@
 // TrustClaimedAddresses.
 //
 // With or without TLS, a peer reports the end (Terminated) of its own
-// actors only: one about another address's actor is dropped as a dead
-// letter with ErrProtocol, so a member cannot end the watches of another
+// actors only, and watches (Watch, Unwatch) for its own actors only: one
+// about another address's actor is dropped as a dead letter with
+// ErrProtocol, so a member cannot end or cancel the watches of another
 // member's actors. A system message that lacks the PID it must carry (a
 // Watch without its watcher, …) is a dead letter with actor.ErrNilPID, not
 // a failure of its target.

@@ -181,19 +181,31 @@ func (rc *receiver) deliver(b *wire.Batch, m *wire.Message) {
 		return
 	}
 	if m.System {
-		if t, ok := msg.(*actor.Terminated); ok && t.GetWho() != nil {
-			// A peer reports the end of its own actors only: not of
-			// another member's, whose watchers would stop watching.
-			switch t.Who.Address {
+		// A peer speaks for its own actors only: it reports their end, and
+		// watches or unwatches for them, not for another member's (whose
+		// watchers would stop watching, or never hear of an end).
+		var who **actor.PID
+		switch t := msg.(type) {
+		case *actor.Terminated:
+			who = &t.Who
+		case *actor.Watch:
+			who = &t.Watcher
+		case *actor.Unwatch:
+			who = &t.Watcher
+		}
+		if who != nil && *who != nil {
+			switch (*who).Address {
 			case rc.address:
 			case actor.LocalAddress: // an actor made before its remote started
-				t.Who = actor.NewPID(rc.address, t.Who.Id)
+				*who = actor.NewPID(rc.address, (*who).Id)
 			default:
-				err := fmt.Errorf("%w: %s reported the termination of %s/%s, not its actor", ErrProtocol, rc.address, t.Who.Address, t.Who.Id)
-				r.logger.Error("remote: dropped a forged Terminated", "peer", rc.address, "error", err)
+				err := fmt.Errorf("%w: %s sent %s for %s/%s, not its actor", ErrProtocol, rc.address, d.key.name, (*who).Address, (*who).Id)
+				r.logger.Error("remote: dropped a forged system message", "peer", rc.address, "error", err)
 				r.sys.DeadLetter(target, msg, err)
 				return
 			}
+		}
+		if t, ok := msg.(*actor.Terminated); ok && t.GetWho() != nil {
 			if p := r.existingPeer(t.Who.Address); p != nil {
 				p.removeWatch(t.Who.Id, target)
 			}

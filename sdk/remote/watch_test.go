@@ -205,3 +205,48 @@ func TestAWatcherSpawnedBeforeStartHearsOfARemoteEnd(t *testing.T) {
 		t.Fatalf("the watcher received %d Terminated, want 1: %v", n, got.Snapshot())
 	}
 }
+
+// A member speaks for its own actors only as watchers too: an Unwatch
+// that C sends for A's watcher is dropped, and the watch stays in place.
+func TestAPeerCannotUnwatchForAnotherMember(t *testing.T) {
+	a, b, c := startNode(t, fastConfig()), startNode(t, fastConfig()), startNode(t, fastConfig())
+	target, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target = actor.NewPID(b.r.Address(), target.Id)
+	var got testkit.Recorder[*actor.Terminated]
+	ready := make(chan struct{})
+	watcher, err := a.sys.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actor.Started:
+			ctx.Watch(target)
+			ctx.Request(target, str("sync")) // after the Watch, on the same stream
+		case *actor.Terminated:
+			got.Add(m)
+		case *wrapperspb.StringValue:
+			close(ready)
+		}
+	}), "watcher")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ready
+	watcher = actor.NewPID(a.r.Address(), watcher.Id)
+
+	dl := b.deadLetters(t)
+	c.sys.SendSystemMessage(target, &actor.Unwatch{Watcher: watcher})
+	// After the forgery, on the same stream.
+	if _, err := c.sys.Request(testkit.Context(t), target, str("sync")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sys.StopAndWait(testkit.Context(t), target); err != nil {
+		t.Fatal(err)
+	}
+	if m := got.WaitLen(t, 1)[0]; !m.Who.Equal(target) || m.Reason != actor.ReasonStopped {
+		t.Fatalf("Terminated = %v, want %v stopped", m, target)
+	}
+	if e := dl.WaitLen(t, 1)[0]; !errors.Is(e.Reason, ErrProtocol) {
+		t.Fatalf("dead letter reason = %v, want ErrProtocol", e.Reason)
+	}
+}
