@@ -16,6 +16,7 @@ import (
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
+	"github.com/troupehq/troupe/sdk/remote/internal/wire"
 )
 
 func TestRequestAcrossTheWire(t *testing.T) {
@@ -377,5 +378,26 @@ func TestGracefulShutdownFlushesAndTellsPeers(t *testing.T) {
 	defer cancel()
 	if _, err := a.sys.Request(ctx, far, str("late")); !errors.Is(err, ErrShutdown) {
 		t.Fatalf("send after shutdown: %v", err)
+	}
+}
+
+// A peer that answers a spawn with success but no PID (a faulty or
+// hostile activator) fails the spawn with ErrProtocol: the caller never
+// gets a nil PID without an error.
+func TestRemoteSpawnAnsweredWithoutPIDFails(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	if err := b.sys.StopAndWait(testkit.Context(t), b.r.activator); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*wire.SpawnRequest); ok {
+			c.Respond(&wire.SpawnResponse{Status: wire.SpawnStatus_SPAWN_STATUS_OK})
+		}
+	}), activatorName); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := a.r.Spawn(testkit.Context(t), b.r.Address(), "echo")
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("Spawn = %v, %v; want ErrProtocol", pid, err)
 	}
 }

@@ -17,7 +17,8 @@ func (r *Remote) Spawn(ctx context.Context, address, kind string) (*actor.PID, e
 
 // SpawnNamed starts an actor of a registered kind on the system at address,
 // under name (a generated one if empty). Errors match ErrUnknownKind or
-// actor.ErrNameExists when the target says so.
+// actor.ErrNameExists when the target says so, and ErrProtocol when its
+// answer makes no sense.
 func (r *Remote) SpawnNamed(ctx context.Context, address, kind, name string) (*actor.PID, error) {
 	if address == r.Address() {
 		return r.spawnLocal(kind, name)
@@ -32,6 +33,9 @@ func (r *Remote) SpawnNamed(ctx context.Context, address, kind, name string) (*a
 	}
 	switch resp.GetStatus() {
 	case wire.SpawnStatus_SPAWN_STATUS_OK:
+		if resp.GetPid().GetId() == "" {
+			return nil, fmt.Errorf("%w: spawn %q on %s: answered success without a PID", ErrProtocol, kind, address)
+		}
 		return resp.GetPid(), nil
 	case wire.SpawnStatus_SPAWN_STATUS_UNKNOWN_KIND:
 		return nil, fmt.Errorf("%w: %q on %s", ErrUnknownKind, kind, address)
