@@ -72,10 +72,12 @@ type Config struct {
 	// request at low rates. From 64 KiB to 1 GiB. Default 4 MiB.
 	FlowControlWindow int
 
-	// DialTimeout bounds connecting to a peer. Default 5s.
+	// DialTimeout bounds connecting to a peer. Default 5s. gRPC connects
+	// when the stream opens, so a dialer bounds connecting and its
+	// handshake together, by DialTimeout+HandshakeTimeout.
 	DialTimeout time.Duration
-	// HandshakeTimeout bounds the Hello/Welcome exchange, on both sides.
-	// Default 5s.
+	// HandshakeTimeout bounds the Hello/Welcome exchange, on both sides
+	// (on the dialer's, together with DialTimeout). Default 5s.
 	HandshakeTimeout time.Duration
 	// ReconnectBackoff is the first wait after a failed connection
 	// attempt; each failure doubles it, up to MaxReconnectBackoff. Defaults
