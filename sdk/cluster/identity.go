@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,12 +211,11 @@ func (a *identityActor) sendOwed(c actor.Context) {
 	}
 	hash := a.rt.place.topo.Hash
 	owed, asks := a.st.takeOwed()
+	owed = slices.DeleteFunc(owed, func(m string) bool { return a.rt.routes[m] == nil }) // not members now
+	reports := a.st.fullReports(owed)
 	for _, member := range owed {
 		route := a.rt.routes[member]
-		if route == nil {
-			continue // not a member of the current topology
-		}
-		c.Send(route, a.delta(hash, a.st.fullReport(member)))
+		c.Send(route, a.delta(hash, reports[member]))
 		c.Send(route, &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, PreviousHash: a.st.prevHash(), Full: true, Reply: true})
 	}
 	for _, member := range asks {

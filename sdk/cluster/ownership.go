@@ -177,13 +177,21 @@ func (s *ownerState) fullTo(member string) bool {
 	return !was
 }
 
-// fullReport returns every activation this member hosts that member owns
-// in the current topology.
-func (s *ownerState) fullReport(member string) []entry {
-	var out []entry
+// fullReports returns, for each of members, every activation this member
+// hosts that it owns in the current topology: one pass over the hosted
+// activations, however many members want one.
+func (s *ownerState) fullReports(members []string) map[string][]entry {
+	out := make(map[string][]entry, len(members))
+	for _, m := range members {
+		out[m] = nil
+	}
+	if len(members) == 0 {
+		return out
+	}
 	for id, pid := range s.hosted {
-		if owner, _ := s.place.owner(id); owner == member {
-			out = append(out, entry{id, pid})
+		owner, _ := s.place.owner(id)
+		if es, want := out[owner]; want {
+			out[owner] = append(es, entry{id, pid})
 		}
 	}
 	return out

@@ -117,9 +117,10 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 		}
 		owed, asks := st.takeOwed()
 		h := st.place.topo.Hash
+		reports := st.fullReports(owed)
 		for _, to := range owed {
 			if _, ok := st.place.topo.Member(to); ok {
-				queue = append(queue, msg{to: to, from: member, hash: h, entries: st.fullReport(to)},
+				queue = append(queue, msg{to: to, from: member, hash: h, entries: reports[to]},
 					msg{to: to, from: member, hash: h, done: &mark{member: member, prev: st.prevHash(), full: true, reply: true}})
 			}
 		}
