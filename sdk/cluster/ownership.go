@@ -224,10 +224,12 @@ func (s *ownerState) judge(m mark, prev uint64, fullTo bool) {
 	case m.full:
 		delete(s.untrusted, m.member)
 	case m.prev != prev:
-		if !s.untrusted[m.member] {
-			s.untrusted[m.member] = true
-			s.asks[m.member] = true
-		}
+		s.untrusted[m.member] = true
+	}
+	if s.untrusted[m.member] {
+		// Ask again at each of its completions: what it sent for an
+		// earlier request may be for a topology we skip.
+		s.asks[m.member] = true
 	}
 	// A member new to the cluster (no previous topology) that got a full
 	// report from us needs no other.
