@@ -54,14 +54,18 @@
 // member that joins and leaves at once can go unseen by some members, and
 // those that saw it no longer know the grains it owned for a moment; when
 // two members came from different topologies, each sends the other a full
-// report of the activations the other owns, and only that counts as done.
-// Owners forget the activations of
-// members that left at once, and calls waiting on such a member fail over
-// at once. A caller whose request to an activation comes back "no such
-// process" names it to the owner, which then starts a new activation
-// instead of answering with the gone one: an owner's table can outlive an
-// activation when the host's notice went to another owner (their views of
-// the topology differed) or is still on its way.
+// report of the activations the other owns, and only that counts as done
+// (for the topologies that follow too: a member whose full report we lack
+// is asked again with each completion it sends). An owner keeps the
+// entries it dropped when their identities moved away until a handover
+// completes, and takes them back if they move back (A→B→A): their hosts
+// may have seen no change. Owners forget the activations of members that
+// left at once, and calls waiting on such a member fail over at once. A
+// caller whose request to an activation comes back "no such process" names
+// it to the owner, which then starts a new activation instead of answering
+// with the gone one: an owner's table can outlive an activation when the
+// host's notice went to another owner (their views of the topology
+// differed) or is still on its way.
 //
 // # Calls
 //

@@ -88,6 +88,12 @@ type ownerState struct {
 	// every adopt also records the early entries it now owns.
 	early      map[uint64]*earlyHandover
 	earlyOrder []uint64 // early's topologies, oldest first
+	// moved holds the entries this member dropped because their identity
+	// moved to another owner since its last completed handover: if it
+	// gets them back (A→B→A), their hosts may not report them again (a
+	// host that did not see B has no change to report, and a completion
+	// of A it sent before may count for our return to A).
+	moved map[ClusterIdentity]activation
 }
 
 type earlyHandover struct {
@@ -132,6 +138,7 @@ func newOwnerState(self string) *ownerState {
 		hosted: make(map[ClusterIdentity]*actor.PID),
 		done:   make(map[string]bool),
 		early:  make(map[uint64]*earlyHandover),
+		moved:  make(map[ClusterIdentity]activation),
 
 		adopted:   make(map[uint64]uint64),
 		untrusted: make(map[string]bool),
@@ -218,17 +225,17 @@ func takeSet(set map[string]bool) []string {
 // was prev: it marks its sender untrusted if its reports cannot complete
 // our table, trusted again if it sent a full report, and owed a full
 // report if ours cannot complete its table. fullTo says whether our own
-// reports to the sender were full.
+// reports to the sender were full. An untrusted member stays so from one
+// topology to the next (its reports of changes do not bring what it did
+// not report before), so each completion of it that is not full asks it
+// again: the full report it sent for an earlier one may have reached us
+// only after we moved on.
 func (s *ownerState) judge(m mark, prev uint64, fullTo bool) {
 	switch {
 	case m.full:
 		delete(s.untrusted, m.member)
-	case m.prev != prev:
+	case m.prev != prev || s.untrusted[m.member]:
 		s.untrusted[m.member] = true
-	}
-	if s.untrusted[m.member] {
-		// Ask again at each of its completions: what it sent for an
-		// earlier request may be for a topology we skip.
 		s.asks[m.member] = true
 	}
 	// A member new to the cluster (no previous topology) that got a full
@@ -302,6 +309,19 @@ func (s *ownerState) adopt(p *placement) map[string][]entry {
 		}
 		if owner, _ := p.owner(id); owner != s.self {
 			delete(s.owned, id)
+			s.moved[id] = act
+		}
+	}
+	for id, act := range s.moved {
+		if _, alive := p.topo.Member(act.host); !alive {
+			delete(s.moved, id)
+			continue
+		}
+		if owner, _ := p.owner(id); owner == s.self {
+			delete(s.moved, id)
+			if _, ok := s.owned[id]; !ok {
+				s.owned[id] = act
+			}
 		}
 	}
 	for _, e := range deltas[s.self] {
@@ -402,6 +422,7 @@ func (s *ownerState) markDone(member string) {
 		}
 	}
 	s.complete = true
+	clear(s.moved)
 }
 
 // forceComplete ends the current handover without every completion (the
@@ -414,6 +435,7 @@ func (s *ownerState) forceComplete() []string {
 		}
 	}
 	s.complete = true
+	clear(s.moved)
 	clear(s.untrusted)
 	return missing
 }
@@ -492,6 +514,9 @@ func (s *ownerState) hostStopped(id ClusterIdentity, pid *actor.PID) (owner stri
 func (s *ownerState) ownerForgets(id ClusterIdentity, pid *actor.PID) {
 	if act, ok := s.owned[id]; ok && act.pid.Equal(pid) {
 		delete(s.owned, id)
+	}
+	if act, ok := s.moved[id]; ok && act.pid.Equal(pid) {
+		delete(s.moved, id)
 	}
 	for _, early := range s.early {
 		early.entries = slices.DeleteFunc(early.entries, func(e hostedEntry) bool {

@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/troupehq/troupe/sdk/actor"
@@ -81,7 +83,33 @@ func (s *sim) joinTwice() {
 // completions (in order per pair, as the transport guarantees) are
 // delivered at random moments. It returns the deltas of the last topology.
 func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][]entry {
-	last := topos[len(topos)-1]
+	hist := make([]histStep, len(topos))
+	for i, t := range topos {
+		hist[i] = histStep{topo: t}
+	}
+	skipPct := 0
+	if skip {
+		skipPct = 50
+	}
+	return s.changeHistory(hist, skipPct, "")
+}
+
+// histStep is a member set in a history of changes, and the members that
+// left by crashing when it came.
+type histStep struct {
+	topo  Topology
+	crash []string
+}
+
+// changeHistory makes every member adopt the topologies of hist in order,
+// each member skipping an intermediate one with probability skipPct%,
+// while deltas and completions (in order per pair, as the transport
+// guarantees) are delivered at random moments. A member that crashed
+// loses its state (and activations) at a random moment, while what it
+// sent may still be on its way. lagger, if set, adopts its topologies
+// late. It returns the deltas of the last topology.
+func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[string]map[string][]entry {
+	last := hist[len(hist)-1].topo
 	s.topo = last
 	ids := make([]string, 0, len(s.states))
 	for id := range s.states {
@@ -91,14 +119,18 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 	plan := map[string][]Topology{}
 	for _, id := range ids {
 		seen := s.states[id].hash()
-		for i, t := range topos {
-			_, in := t.Member(id)
+		for i, h := range hist {
+			_, in := h.topo.Member(id)
 			// The member list emits a topology only when the set changes.
-			if in && t.Hash != seen && (i == len(topos)-1 || !skip || s.rng.IntN(2) == 0) {
-				plan[id] = append(plan[id], t)
-				seen = t.Hash
+			if in && h.topo.Hash != seen && (i == len(hist)-1 || skipPct == 0 || s.rng.IntN(100) >= skipPct) {
+				plan[id] = append(plan[id], h.topo)
+				seen = h.topo.Hash
 			}
 		}
+	}
+	var crashing []string
+	for _, h := range hist {
+		crashing = append(crashing, h.crash...)
 	}
 	type msg struct {
 		to, from string
@@ -112,7 +144,7 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 	// sends them.
 	sendOwed := func(member string) {
 		st := s.states[member]
-		if st.place == nil {
+		if st == nil || st.place == nil {
 			return // sent once it adopts a topology
 		}
 		owed, asks := st.takeOwed()
@@ -152,15 +184,29 @@ func (s *sim) changeThrough(topos []Topology, skip bool) map[string]map[string][
 	for {
 		var ready []string
 		for _, id := range ids {
-			if len(plan[id]) > 0 {
+			if len(plan[id]) > 0 && s.states[id] != nil {
 				ready = append(ready, id)
 			}
 		}
 		if len(ready) == 0 && len(queue) == 0 {
+			for _, id := range crashing {
+				delete(s.states, id)
+			}
 			return deltas
 		}
 		for range 4 {
-			s.activateMidChange(ids[s.rng.IntN(len(ids))])
+			if id := ids[s.rng.IntN(len(ids))]; s.states[id] != nil {
+				s.activateMidChange(id)
+			}
+		}
+		if len(crashing) > 0 && s.rng.IntN(8) == 0 {
+			i := s.rng.IntN(len(crashing))
+			delete(s.states, crashing[i])
+			crashing = slices.Delete(crashing, i, i+1)
+			continue
+		}
+		if lagger != "" && len(ready) > 1 && slices.Contains(ready, lagger) && s.rng.IntN(4) > 0 {
+			ready = slices.DeleteFunc(ready, func(id string) bool { return id == lagger })
 		}
 		if len(queue) > 0 && (len(ready) == 0 || s.rng.IntN(2) == 0) {
 			deliver()
@@ -465,3 +511,269 @@ func TestGrainNamesFormatTheIncarnationInDecimal(t *testing.T) {
 		}
 	}
 }
+
+// randomHistory changes the member set of s through a few changes that a
+// membership which merges changes may show: joins, crashes, members that
+// join and leave at once (alone, two at a time or one after the other, so
+// that a topology comes back: A→B→A→C→A), and a crash followed by a join.
+// It returns the history and, at times, a member to adopt it late.
+func (s *sim) randomHistory() (hist []histStep, lagger string) {
+	push := func(crash ...string) {
+		hist = append(hist, histStep{topo: s.topology(), crash: crash})
+	}
+	join := func() string {
+		s.addMember()
+		push()
+		return fmt.Sprintf("m%03d", s.next)
+	}
+	crash := func(id string) {
+		delete(s.members, id)
+		push(id)
+	}
+	anyMember := func() string {
+		ids := slices.Sorted(maps.Keys(s.members))
+		return ids[s.rng.IntN(len(ids))]
+	}
+	for range 1 + s.rng.IntN(5) {
+		switch r := s.rng.IntN(7); {
+		case r == 0 || len(s.members) < 2:
+			join()
+		case r == 1:
+			crash(anyMember())
+		case r == 2:
+			crash(join())
+		case r == 3:
+			x := join()
+			y := join()
+			if s.rng.IntN(2) == 0 {
+				x, y = y, x
+			}
+			crash(x)
+			crash(y)
+		case r == 4:
+			crash(join())
+			crash(join())
+		case r == 5:
+			crash(anyMember())
+			join()
+		default:
+			crash(join())
+			join()
+		}
+	}
+	if s.rng.IntN(3) == 0 {
+		lagger = anyMember()
+	}
+	return hist, lagger
+}
+
+// TestOwnerTablesMatchActivationsThroughFlapsAndCrashes runs random
+// histories of several changes each, with members that join and leave at
+// once, crashes whose messages are still on their way, members that skip
+// different topologies, a member that lags behind, and activations
+// started while topologies change.
+func TestOwnerTablesMatchActivationsThroughFlapsAndCrashes(t *testing.T) {
+	for seed := range uint64(40) {
+		s := newSim(t, seed)
+		for range 2 + s.rng.IntN(4) {
+			s.addMember()
+		}
+		s.change()
+		for step := range 10 {
+			for range s.rng.IntN(60) {
+				s.activate(randomIdentity(s.rng))
+			}
+			hist, lagger := s.randomHistory()
+			s.changeHistory(hist, []int{0, 30, 50, 80}[s.rng.IntN(4)], lagger)
+			s.check(step)
+		}
+	}
+}
+
+// TestAnOwnerThatGoesAwayAndBackBeforeTheNextChangeKeepsItsEntries: the
+// owner r sees a member x join and leave (A→B→A) and then y join (C); the
+// host h sees only A→C. h reports nothing for C (the grain's owner is r in
+// both), and its completion of C names A, as r's does. r dropped the
+// entry in B, and the full report h sends for r's return to A reaches it
+// only after it adopted C: r must not count h's completion of C as the
+// end of its handover without the entry.
+func TestAnOwnerThatGoesAwayAndBackBeforeTheNextChangeKeepsItsEntries(t *testing.T) {
+	a0, a, b, c := simTopo("h"), simTopo("h", "r"), simTopo("h", "r", "x"), simTopo("h", "r", "y")
+	var id ClusterIdentity
+	for i := 0; ; i++ {
+		id = ClusterIdentity{Kind: "k", ID: fmt.Sprint(i)}
+		ownA, _ := newPlacement(a).owner(id)
+		ownB, _ := newPlacement(b).owner(id)
+		ownC, _ := newPlacement(c).owner(id)
+		if ownA == "r" && ownB == "x" && ownC == "r" {
+			break
+		}
+	}
+	h, r, y := newOwnerState("h"), newOwnerState("r"), newOwnerState("y")
+	h.adopt(newPlacement(a0))
+	pid := actor.NewPID("h", grainName(id, 1))
+	h.hostStarted(id, pid)
+
+	// Both adopt A: h reports the grain to r, and they exchange marks.
+	for owner, es := range h.adopt(newPlacement(a)) {
+		r.applyDelta(a.Hash, "h", es)
+		if owner != "r" {
+			t.Fatalf("delta for %s", owner)
+		}
+	}
+	r.adopt(newPlacement(a))
+	r.applyDone(a.Hash, h.markFor("r"))
+	h.applyDone(a.Hash, r.markFor("h"))
+	if _, ok := r.owned[id]; !ok || !r.complete || !h.complete {
+		t.Fatalf("A: r owns the grain %v, complete r %v h %v", ok, r.complete, h.complete)
+	}
+
+	// r goes through B and back to A, then to C; h goes from A to C.
+	r.adopt(newPlacement(b))
+	r.adopt(newPlacement(a))
+	r.adopt(newPlacement(c))
+	y.adopt(newPlacement(c))
+	if d := h.adopt(newPlacement(c)); len(d) != 0 {
+		t.Fatalf("h reports %v for C", d)
+	}
+	// h's completion of C reaches r before anything h sends in answer to
+	// r's marks of B and A.
+	r.applyDone(c.Hash, h.markFor("r"))
+	r.applyDone(c.Hash, y.markFor("r"))
+	if _, ok := r.owned[id]; !ok && !r.inFlux(id) {
+		t.Fatalf("r completed C without the entry of %v: a second activation could start", id)
+	}
+}
+
+// handoverNet delivers the handover messages of ownerStates in the order a
+// test chooses, first in first out per pair, as the identity actor sends
+// them.
+type handoverNet struct {
+	states map[string]*ownerState
+	queue  map[[2]string][]func(*ownerState)
+}
+
+func newHandoverNet(ids ...string) *handoverNet {
+	n := &handoverNet{states: map[string]*ownerState{}, queue: map[[2]string][]func(*ownerState){}}
+	for _, id := range ids {
+		n.states[id] = newOwnerState(id)
+	}
+	return n
+}
+
+func (n *handoverNet) send(from, to string, f func(*ownerState)) {
+	if _, ok := n.states[to]; ok {
+		n.queue[[2]string{from, to}] = append(n.queue[[2]string{from, to}], f)
+	}
+}
+
+func (n *handoverNet) adopt(id string, t Topology) {
+	st := n.states[id]
+	for to, es := range st.adopt(newPlacement(t)) {
+		n.send(id, to, func(r *ownerState) { r.applyDelta(t.Hash, id, es) })
+	}
+	for _, m := range t.Members {
+		if m.ID != id {
+			mk := st.markFor(m.ID)
+			n.send(id, m.ID, func(r *ownerState) { n.done(r, t.Hash, mk) })
+		}
+	}
+	n.sendOwed(id)
+}
+
+func (n *handoverNet) done(r *ownerState, hash uint64, m mark) {
+	r.applyDone(hash, m)
+	n.sendOwed(r.self)
+}
+
+func (n *handoverNet) sendOwed(id string) {
+	st := n.states[id]
+	owed, asks := st.takeOwed()
+	h := st.hash()
+	reports := st.fullReports(owed)
+	for _, to := range owed {
+		es := reports[to]
+		mk := mark{member: id, prev: st.prevHash(), full: true, reply: true}
+		n.send(id, to, func(r *ownerState) { r.applyDelta(h, id, es) })
+		n.send(id, to, func(r *ownerState) { n.done(r, h, mk) })
+	}
+	for _, to := range asks {
+		n.send(id, to, func(r *ownerState) { n.done(r, h, mark{member: id, request: true}) })
+	}
+}
+
+// deliver delivers everything from sends to to, including what that
+// sends in turn.
+func (n *handoverNet) deliver(from, to string) {
+	for len(n.queue[[2]string{from, to}]) > 0 {
+		q := n.queue[[2]string{from, to}]
+		f := q[0]
+		n.queue[[2]string{from, to}] = q[1:]
+		f(n.states[to])
+	}
+}
+
+// settle delivers everything, in a fixed order.
+func (n *handoverNet) settle() {
+	for {
+		var pairs [][2]string
+		for p, q := range n.queue {
+			if len(q) > 0 {
+				pairs = append(pairs, p)
+			}
+		}
+		if len(pairs) == 0 {
+			return
+		}
+		slices.SortFunc(pairs, func(a, b [2]string) int {
+			if a[0] != b[0] {
+				return strings.Compare(a[0], b[0])
+			}
+			return strings.Compare(a[1], b[1])
+		})
+		n.deliver(pairs[0][0], pairs[0][1])
+	}
+}
+
+func simTopo(ids ...string) Topology {
+	var ms []Member
+	for _, id := range ids {
+		ms = append(ms, Member{ID: id, Address: id, Kinds: []string{"k"}})
+	}
+	sorted := normalize(ms)
+	return Topology{Hash: topologyHash(sorted), Members: sorted}
+}
+
+// TestAMemberUntrustedForAnEarlierTopologyIsAskedAgain: r sees x join and
+// leave unseen by h (A→B→C, h: A→C), so each wants a full report from the
+// other for C; r moves on to D before h's arrives. h's completion of D
+// names C, as r's does, but r still lacks what h reported in full for C
+// only: r must ask h again instead of waiting out the handover timeout.
+func TestAMemberUntrustedForAnEarlierTopologyIsAskedAgain(t *testing.T) {
+	n := newHandoverNet("h", "r", "y", "z")
+	a, b, c, d := simTopo("h", "r"), simTopo("h", "r", "x"), simTopo("h", "r", "y"), simTopo("h", "r", "y", "z")
+	n.adopt("h", a)
+	n.adopt("r", a)
+	n.settle()
+	n.adopt("r", b)
+	n.adopt("r", c)
+	n.adopt("y", c)
+	n.adopt("h", c)
+	n.deliver("h", "r") // r finds h came to C from A: untrusted
+	n.deliver("y", "r")
+	n.adopt("r", d)
+	n.adopt("y", d)
+	n.adopt("z", d)
+	n.deliver("r", "h") // h answers r's marks and request for C
+	n.adopt("h", d)
+	n.settle()
+	for _, id := range []string{"h", "r", "y", "z"} {
+		if st := n.states[id]; !st.complete {
+			t.Fatalf("%s did not complete the handover of D: done %v, untrusted %v", id, st.done, st.untrusted)
+		}
+	}
+}
+
+// handoverNet delivers the handover messages of ownerStates in the order a
+// test chooses, first in first out per pair, as the identity actor sends
+// them.
