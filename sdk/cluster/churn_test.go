@@ -210,6 +210,51 @@ func TestJoinsAndLeavesUnderLoadKeepOneActivationPerIdentity(t *testing.T) {
 	}
 }
 
+// Members that join and leave at once (crash at once, as in a crash loop)
+// while one member, paused, sees none of it, under load: every call
+// succeeds, no handover waits out its timeout, and each identity keeps one
+// activation.
+func TestFlapsUnseenBySomeMembersUnderLoadKeepOneActivationPerIdentity(t *testing.T) {
+	l := newLedger()
+	metrics := &handoverMetrics{}
+	f := clustertest.New(t, 3, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{Metrics: metrics, HandoverTimeout: time.Hour},
+	})
+	client := f.AddClient()
+	members := f.Members()[:3]
+	work := startLoad([]*cluster.Cluster{client.Cluster, members[0].Cluster}, 300, 8, 5)
+	rng := rand.New(rand.NewPCG(6, 7))
+	for range 6 {
+		work.progress(t, 300)
+		paused := members[rng.IntN(len(members))]
+		resume := f.Registry.Pause(paused.Cluster.Self().ID)
+		flapper := f.AddMember()
+		seen := func(in bool) func() bool {
+			return func() bool {
+				for _, n := range members {
+					if _, ok := n.Cluster.Topology().Member(flapper.Cluster.Self().ID); n != paused && ok != in {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		testkit.Eventually(t, "the other members to see the newcomer", seen(true))
+		f.Kill(flapper)
+		testkit.Eventually(t, "the other members to see it go", seen(false))
+		resume()
+		f.WaitConverged()
+		work.progress(t, 300)
+		noDuplicates(t, l)
+	}
+	work.finish(t)
+	noDuplicates(t, l)
+	if n := metrics.timedOut.Load(); n > 0 {
+		t.Fatalf("%d handovers waited out HandoverTimeout", n)
+	}
+}
+
 type handoverMetrics struct {
 	cluster.NopMetrics
 	completed, timedOut atomic.Int64
