@@ -619,9 +619,6 @@ func (c *actorContext) restart() {
 	}
 	c.actor = a
 	if c.x != nil {
-		if c.x.stats != nil {
-			c.x.stats.noInstance = false
-		}
 		clear(c.x.behaviors)
 		c.x.behaviors = c.x.behaviors[:0]
 	}
@@ -694,18 +691,26 @@ func (c *actorContext) restartStats() *RestartStatistics {
 // escalateFailure suspends the actor and hands the failure to its
 // supervisor.
 func (c *actorContext) escalateFailure(reason any, item any) {
+	c.reportFailure(reason, messageOf(item), false)
+}
+
+// reportFailure suspends the actor and hands the failure to its
+// supervisor; noInstance says the producer failed on restart. The failure
+// carries noInstance, for the supervisor to set in stats on its own
+// goroutine: this actor may restart again while its supervisor decides.
+func (c *actorContext) reportFailure(reason, msg any, noInstance bool) {
 	if c.state >= stateStopping {
 		c.handle.sys.logger.Error("actor: panic while stopping", "pid", c.self.Id, "panic", reason)
 		return
 	}
 	c.suspended = true
 	stats := c.restartStats()
-	msg := messageOf(item)
 	if c.parent == nil {
+		stats.noInstance = noInstance // the guardian decides on this goroutine
 		c.handle.sys.guardian.handleFailure(c.self, stats, reason, msg)
 		return
 	}
-	c.handle.sys.sendSystem(c.parent, &failure{child: c.self, reason: reason, message: msg, stats: stats})
+	c.handle.sys.sendSystem(c.parent, &failure{child: c.self, reason: reason, message: msg, stats: stats, noInstance: noInstance})
 }
 
 // failRestart hands the failure of the producer to the supervisor. The
@@ -716,8 +721,7 @@ func (c *actorContext) escalateFailure(reason any, item any) {
 //go:noinline
 func (c *actorContext) failRestart(reason any) {
 	c.handle.sys.logger.Error("actor: producer failed on restart", "pid", c.self.Id, "reason", reason)
-	c.restartStats().noInstance = true
-	c.escalateFailure(reason, nil)
+	c.reportFailure(reason, nil, true)
 }
 
 //go:noinline
@@ -729,6 +733,7 @@ func (c *actorContext) handleFailure(f *failure) {
 	x := c.ext()
 	x.failing = f.child
 	defer func() { x.failing = nil }()
+	f.stats.noInstance = f.noInstance
 	strategy.HandleFailure(c.handle.sys, c, f.child, f.stats, f.reason, f.message)
 }
 

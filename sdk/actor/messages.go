@@ -52,6 +52,9 @@ type (
 		reason  any
 		message any
 		stats   *RestartStatistics
+		// noInstance: the producer failed on restart (see
+		// RestartStatistics.noInstance).
+		noInstance bool
 	}
 	restartMsg   struct{}
 	resumeMsg    struct{}

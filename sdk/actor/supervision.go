@@ -80,8 +80,11 @@ type SupervisorStrategy interface {
 // strategy call touches it at a time.
 type RestartStatistics struct {
 	failures []time.Time
-	// noInstance is set while the child has no instance: its producer
-	// failed on restart, so there is nothing to resume.
+	// noInstance says the failure being decided is the producer's, on
+	// restart: the child has no instance to resume. The supervisor sets it
+	// from the failure, on its own goroutine, before each decision; the
+	// child never touches it, as it may restart again (an all-for-one
+	// sibling's restart) while its supervisor decides.
 	noInstance bool
 }
 

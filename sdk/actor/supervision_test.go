@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -655,4 +656,58 @@ func TestAllForOneResumeOfAChildWithoutInstanceRestartsThatChildOnly(t *testing.
 	if want := []string{"restart 1", "stop 1"}; !reflect.DeepEqual(sup.calls, want) {
 		t.Fatalf("strategy asked %v, want %v", sup.calls, want)
 	}
+}
+
+// Under AllForOneStrategy, a child whose producer fails on restart may
+// restart again (its sibling's failure restarts it) while its supervisor
+// decides on the producer's failure: the decision must not read what the
+// child's next restart writes (run with -race). Here a's producer fails
+// once its sibling b has failed too, so that b's restart of both is queued
+// at a; the producer's next call waits until the supervisor decides.
+func TestAllForOneProducerFailureDecidedWhileTheChildRestartsAgain(t *testing.T) {
+	sys := newSystem(t)
+	var calls atomic.Int32
+	gate := make(chan struct{})
+	bothDecided := make(chan struct{})
+	var once sync.Once
+	var booms atomic.Int32
+	firstDecided := make(chan struct{})
+	aProps := PropsFromProducer(func() Actor {
+		switch calls.Add(1) {
+		case 2:
+			<-bothDecided
+			panic("no instance")
+		case 3:
+			<-gate
+		}
+		return &counter{}
+	})
+	decider := func(reason any) Directive {
+		if reason == "no instance" {
+			once.Do(func() { close(gate) })
+			return DirectiveResume // a Restart of a alone, as it has no instance
+		}
+		if n := booms.Add(1); n == 1 {
+			close(firstDecided)
+		} else if n == 2 {
+			close(bothDecided)
+		}
+		return DirectiveRestart
+	}
+	kids := make(chan []*PID, 1)
+	parent := sys.Spawn(PropsFromFunc(func(c Context) {
+		if _, ok := c.Message().(*Started); ok {
+			a, _ := c.SpawnNamed(aProps, "a")
+			b, _ := c.SpawnNamed(counterProps(nil), "b")
+			kids <- []*PID{a, b}
+		}
+	}, WithSupervisor(AllForOneStrategy(100, time.Minute, decider))))
+	ks := <-kids
+	sys.Send(ks[0], "boom")
+	<-firstDecided
+	sys.Send(ks[1], "boom")
+	for _, k := range ks { // each has an instance again
+		get(t, sys, k)
+	}
+	stopAndWait(t, sys, parent)
 }
