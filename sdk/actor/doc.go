@@ -62,7 +62,10 @@
 // with the recovered value (or an error) as reason. Resume cannot apply
 // then and restarts the actor instead: OneForOneStrategy and
 // AllForOneStrategy restart that actor only and count it against their
-// restart limits, so a producer that keeps failing ends in Stop.
+// restart limits, so a producer that keeps failing ends in Stop. (After an
+// Escalate, a Resume decided higher up retries the producer without
+// counting: a strategy that escalates such failures must bound them
+// itself.)
 //
 // # Lifecycle
 //
