@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -98,7 +97,7 @@ func (a *identityActor) Receive(c actor.Context) {
 		a.st.applyDelta(m.GetTopologyHash(), m.GetMemberId(), entriesOf(m.GetEntries()))
 		a.retryWaiting(c)
 	case *clusterpb.HandoverComplete:
-		done := a.st.applyDone(m.GetTopologyHash(), mark{member: m.GetMemberId(), prev: m.GetPreviousHash(), full: m.GetFull(), reply: m.GetReply(), request: m.GetRequest()})
+		done := a.st.applyDone(m.GetTopologyHash(), markOf(m))
 		a.sendOwed(c)
 		if done {
 			a.handoverDone(c, false)
@@ -181,8 +180,7 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	}
 	for _, m := range rt.place.topo.Members {
 		if m.ID != a.c.self.ID {
-			mk := a.st.markFor(m.ID)
-			c.Send(rt.routes[m.ID], &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, PreviousHash: mk.prev, Full: mk.full})
+			c.Send(rt.routes[m.ID], completion(hash, a.st.markFor(m.ID)))
 		}
 	}
 	a.sendOwed(c)
@@ -202,27 +200,30 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	a.retryWaiting(c)
 }
 
-// sendOwed sends a full report of the current topology to each member
-// owed one: a member whose previous topology differed from ours, so that
-// our deltas cannot complete its table (see mark).
+// sendOwed sends the full reports and requests this member owes (see
+// mark).
 func (a *identityActor) sendOwed(c actor.Context) {
 	if a.rt == nil {
 		return
 	}
 	hash := a.rt.place.topo.Hash
-	owed, asks := a.st.takeOwed()
-	owed = slices.DeleteFunc(owed, func(m string) bool { return a.rt.routes[m] == nil }) // not members now
-	reports := a.st.fullReports(owed)
-	for _, member := range owed {
-		route := a.rt.routes[member]
-		c.Send(route, a.delta(hash, reports[member]))
-		c.Send(route, &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, PreviousHash: a.st.prevHash(), Full: true, Reply: true})
-	}
-	for _, member := range asks {
-		if route := a.rt.routes[member]; route != nil {
-			c.Send(route, &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: a.c.self.ID, Request: true})
+	for _, o := range a.st.takeOwed() {
+		route := a.rt.routes[o.to]
+		if o.report {
+			c.Send(route, a.delta(hash, o.entries))
 		}
+		c.Send(route, completion(hash, o.mark))
 	}
+}
+
+// completion is m, a mark of this member for topology hash, on the wire.
+func completion(hash uint64, m mark) *clusterpb.HandoverComplete {
+	return &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: m.member, PreviousHash: m.prev, Full: m.full, Reply: m.reply, Request: m.request}
+}
+
+// markOf is the mark a HandoverComplete carries.
+func markOf(m *clusterpb.HandoverComplete) mark {
+	return mark{member: m.GetMemberId(), prev: m.GetPreviousHash(), full: m.GetFull(), reply: m.GetReply(), request: m.GetRequest()}
 }
 
 // delta reports entries, activations this member hosts, for topology hash.

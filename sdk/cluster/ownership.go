@@ -204,10 +204,35 @@ func (s *ownerState) fullReports(members []string) map[string][]entry {
 	return out
 }
 
-// takeOwed returns the members owed a full report of the current topology
-// and those to ask for one, and forgets them.
-func (s *ownerState) takeOwed() (owed, asks []string) {
-	return takeSet(s.owed), takeSet(s.asks)
+// owedMessage is what this member owes another for the current topology:
+// a full report (its entries, then mark, a full reply) or, without report,
+// a request for one (mark alone).
+type owedMessage struct {
+	to      string
+	report  bool
+	entries []entry
+	mark    mark
+}
+
+// takeOwed returns the full reports and requests this member owes members
+// of the current topology, and forgets them. Before the first topology it
+// returns nothing and keeps them.
+func (s *ownerState) takeOwed() []owedMessage {
+	if s.place == nil {
+		return nil
+	}
+	member := func(id string) bool { _, ok := s.place.topo.Member(id); return ok }
+	owed := slices.DeleteFunc(takeSet(s.owed), func(id string) bool { return !member(id) })
+	asks := slices.DeleteFunc(takeSet(s.asks), func(id string) bool { return !member(id) })
+	reports := s.fullReports(owed)
+	out := make([]owedMessage, 0, len(owed)+len(asks))
+	for _, to := range owed {
+		out = append(out, owedMessage{to: to, report: true, entries: reports[to], mark: mark{member: s.self, prev: s.prevHash(), full: true, reply: true}})
+	}
+	for _, to := range asks {
+		out = append(out, owedMessage{to: to, mark: mark{member: s.self, request: true}})
+	}
+	return out
 }
 
 // takeSet empties set and returns what it held, sorted.

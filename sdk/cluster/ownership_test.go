@@ -147,19 +147,12 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 		if st == nil || st.place == nil {
 			return // sent once it adopts a topology
 		}
-		owed, asks := st.takeOwed()
 		h := st.place.topo.Hash
-		reports := st.fullReports(owed)
-		for _, to := range owed {
-			if _, ok := st.place.topo.Member(to); ok {
-				queue = append(queue, msg{to: to, from: member, hash: h, entries: reports[to]},
-					msg{to: to, from: member, hash: h, done: &mark{member: member, prev: st.prevHash(), full: true, reply: true}})
+		for _, o := range st.takeOwed() {
+			if o.report {
+				queue = append(queue, msg{to: o.to, from: member, hash: h, entries: o.entries})
 			}
-		}
-		for _, to := range asks {
-			if _, ok := st.place.topo.Member(to); ok {
-				queue = append(queue, msg{to: to, from: member, hash: h, done: &mark{member: member, request: true}})
-			}
+			queue = append(queue, msg{to: o.to, from: member, hash: h, done: &o.mark})
 		}
 	}
 	deliver := func() {
@@ -688,17 +681,12 @@ func (n *handoverNet) done(r *ownerState, hash uint64, m mark) {
 
 func (n *handoverNet) sendOwed(id string) {
 	st := n.states[id]
-	owed, asks := st.takeOwed()
 	h := st.hash()
-	reports := st.fullReports(owed)
-	for _, to := range owed {
-		es := reports[to]
-		mk := mark{member: id, prev: st.prevHash(), full: true, reply: true}
-		n.send(id, to, func(r *ownerState) { r.applyDelta(h, id, es) })
-		n.send(id, to, func(r *ownerState) { n.done(r, h, mk) })
-	}
-	for _, to := range asks {
-		n.send(id, to, func(r *ownerState) { n.done(r, h, mark{member: id, request: true}) })
+	for _, o := range st.takeOwed() {
+		if o.report {
+			n.send(id, o.to, func(r *ownerState) { r.applyDelta(h, id, o.entries) })
+		}
+		n.send(id, o.to, func(r *ownerState) { n.done(r, h, o.mark) })
 	}
 }
 

@@ -346,30 +346,37 @@ func (m *stalledReader) BatchReceived(string, int, int) {
 	}
 }
 
+// writingToAStalledDialer starts a and b, makes b dial a (so that a's
+// endpoint to b writes on b's stream), stops b reading, and has a send b
+// far more than b's 64 KiB flow-control window: a's writer soon waits for
+// b to read. b reads again when the test ends, before the nodes stop.
+func writingToAStalledDialer(t *testing.T) (a, b *node) {
+	t.Helper()
+	m := &stalledReader{stall: make(chan struct{}), release: make(chan struct{})}
+	a = startNode(t, Config{FlowControlWindow: 64 << 10})
+	b = startNode(t, Config{FlowControlWindow: 64 << 10, Metrics: m})
+	t.Cleanup(func() { close(m.release) }) // runs before the nodes' cleanups
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("hi")); err != nil {
+		t.Fatal(err)
+	}
+	close(m.stall)
+	big := str(string(make([]byte, 32<<10)))
+	sink := actor.NewPID(b.r.Address(), "sink")
+	for range 200 {
+		a.sys.Send(sink, big)
+	}
+	return a, b
+}
+
 // Shutdown and Close end within their bounds even while a peer whose
 // stream we write on (it dialed us) does not read: its flow-control window
 // is full and our write waits.
 func TestShutdownAndCloseDoNotWaitForAPeerThatDoesNotRead(t *testing.T) {
 	for _, graceful := range []bool{true, false} {
-		m := &stalledReader{stall: make(chan struct{}), release: make(chan struct{})}
-		a := startNode(t, Config{FlowControlWindow: 64 << 10})
-		b := startNode(t, Config{FlowControlWindow: 64 << 10, Metrics: m})
-		defer close(m.release) // before the nodes stop
-		if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
-			t.Fatal(err)
-		}
-		// B dials A: A's endpoint to B writes on B's stream.
-		if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("hi")); err != nil {
-			t.Fatal(err)
-		}
-		close(m.stall)
-		big := str(string(make([]byte, 32<<10)))
-		sink := actor.NewPID(b.r.Address(), "sink")
-		// Far more than B's 64 KiB window: A's writer soon waits for B to
-		// read, and a flush cannot end.
-		for range 200 {
-			a.sys.Send(sink, big)
-		}
+		a, _ := writingToAStalledDialer(t)
 
 		ended := make(chan error, 1)
 		go func() {
@@ -397,27 +404,10 @@ func TestShutdownAndCloseDoNotWaitForAPeerThatDoesNotRead(t *testing.T) {
 // writes on the peer's own stream (it dialed us) and the peer does not
 // read: the write waits for a window that never opens.
 func TestTerminateEndpointDoesNotWaitForAPeerThatDoesNotRead(t *testing.T) {
-	m := &stalledReader{stall: make(chan struct{}), release: make(chan struct{})}
-	a := startNode(t, Config{FlowControlWindow: 64 << 10})
-	b := startNode(t, Config{FlowControlWindow: 64 << 10, Metrics: m})
-	defer close(m.release) // before the nodes stop
-	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
-		t.Fatal(err)
-	}
-	// B dials A: A's endpoint to B writes on B's stream.
-	if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("hi")); err != nil {
-		t.Fatal(err)
-	}
+	a, b := writingToAStalledDialer(t)
 	terminated := &testkit.Recorder[*EndpointTerminated]{}
 	sub := actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { terminated.Add(e) })
 	defer sub.Unsubscribe()
-	close(m.stall)
-	big := str(string(make([]byte, 32<<10)))
-	sink := actor.NewPID(b.r.Address(), "sink")
-	// Far more than B's 64 KiB window: A's writer soon waits for B to read.
-	for range 200 {
-		a.sys.Send(sink, big)
-	}
 	reason := errors.New("member left")
 	a.r.TerminateEndpoint(b.r.Address(), reason)
 	if e := terminated.WaitLen(t, 1)[0]; e.Reason != reason {

@@ -11,18 +11,21 @@ import (
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
-// A member reports the end of its own actors only: a Terminated that C
-// sends about B's actor is dropped, and A's watch of it stays in place.
-func TestAPeerCannotReportAnotherMembersActorTerminated(t *testing.T) {
-	a, b, c := startNode(t, fastConfig()), startNode(t, fastConfig()), startNode(t, fastConfig())
+// watchOnB spawns an echo actor "target" on b and, on a, an actor that
+// watches it and records the Terminated it gets. It returns once a
+// request the watcher sent after its Watch, on the same stream, was
+// answered, so b has the watch; the PIDs name their systems' addresses.
+// after is closed when the watcher receives a string other than "sync".
+func watchOnB(t *testing.T, a, b *node) (target, watcher *actor.PID, got *testkit.Recorder[*actor.Terminated], after <-chan struct{}) {
+	t.Helper()
 	target, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "target")
 	if err != nil {
 		t.Fatal(err)
 	}
 	target = actor.NewPID(b.r.Address(), target.Id)
-	var got testkit.Recorder[*actor.Terminated]
-	ready, after := make(chan struct{}), make(chan struct{})
-	watcher, err := a.sys.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+	got = &testkit.Recorder[*actor.Terminated]{}
+	ready, other := make(chan struct{}), make(chan struct{})
+	watcher, err = a.sys.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *actor.Started:
 			ctx.Watch(target)
@@ -33,7 +36,7 @@ func TestAPeerCannotReportAnotherMembersActorTerminated(t *testing.T) {
 			if m.GetValue() == "sync" {
 				close(ready)
 			} else {
-				close(after)
+				close(other)
 			}
 		}
 	}), "watcher")
@@ -41,7 +44,14 @@ func TestAPeerCannotReportAnotherMembersActorTerminated(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-ready
-	watcher = actor.NewPID(a.r.Address(), watcher.Id)
+	return target, actor.NewPID(a.r.Address(), watcher.Id), got, other
+}
+
+// A member reports the end of its own actors only: a Terminated that C
+// sends about B's actor is dropped, and A's watch of it stays in place.
+func TestAPeerCannotReportAnotherMembersActorTerminated(t *testing.T) {
+	a, b, c := startNode(t, fastConfig()), startNode(t, fastConfig()), startNode(t, fastConfig())
+	target, watcher, got, after := watchOnB(t, a, b)
 
 	dl := a.deadLetters(t)
 	c.sys.SendSystemMessage(watcher, &actor.Terminated{Who: target, Reason: actor.ReasonStopped})
@@ -210,29 +220,7 @@ func TestAWatcherSpawnedBeforeStartHearsOfARemoteEnd(t *testing.T) {
 // that C sends for A's watcher is dropped, and the watch stays in place.
 func TestAPeerCannotUnwatchForAnotherMember(t *testing.T) {
 	a, b, c := startNode(t, fastConfig()), startNode(t, fastConfig()), startNode(t, fastConfig())
-	target, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "target")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target = actor.NewPID(b.r.Address(), target.Id)
-	var got testkit.Recorder[*actor.Terminated]
-	ready := make(chan struct{})
-	watcher, err := a.sys.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
-		switch m := ctx.Message().(type) {
-		case *actor.Started:
-			ctx.Watch(target)
-			ctx.Request(target, str("sync")) // after the Watch, on the same stream
-		case *actor.Terminated:
-			got.Add(m)
-		case *wrapperspb.StringValue:
-			close(ready)
-		}
-	}), "watcher")
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-ready
-	watcher = actor.NewPID(a.r.Address(), watcher.Id)
+	target, watcher, got, _ := watchOnB(t, a, b)
 
 	dl := b.deadLetters(t)
 	c.sys.SendSystemMessage(target, &actor.Unwatch{Watcher: watcher})
