@@ -265,9 +265,11 @@ func TestGeneratedIDsSkipNamesTakenByUsers(t *testing.T) {
 	sys := newSystem(t)
 	props := PropsFromFunc(echo)
 	taken := map[string]bool{}
+	// Take the names the system would generate next.
+	next := generatedNumber(t, sys.Registry().NextID())
 	for n := range uint64(64) {
 		for _, prefix := range []string{"$", FutureIDPrefix} {
-			id := prefix + strconv.FormatUint(n, 36)
+			id := prefix + strconv.FormatUint(next+n, 36)
 			if _, err := sys.SpawnNamed(props, id); err != nil {
 				t.Fatal(err)
 			}
@@ -291,6 +293,42 @@ func TestGeneratedIDsSkipNamesTakenByUsers(t *testing.T) {
 		}
 		if id := sys.Registry().NextID(); IsFutureID(id) {
 			t.Fatalf("NextID = %q, which looks like a future's", id)
+		}
+	}
+}
+
+// generatedNumber returns the number in a generated id ("$" or
+// FutureIDPrefix, then base-36 digits).
+func generatedNumber(t *testing.T, id string) uint64 {
+	t.Helper()
+	digits := strings.TrimPrefix(strings.TrimPrefix(id, FutureIDPrefix), "$")
+	n, err := strconv.ParseUint(digits, 36, 64)
+	if err != nil {
+		t.Fatalf("%q is not a generated id: %v", id, err)
+	}
+	return n
+}
+
+// A system started after another (a process restarted at the same
+// address) never generates an id the other made, for actors or futures:
+// an old PID must not reach a new actor.
+func TestASystemStartedLaterMakesNoIDAnEarlierOneMade(t *testing.T) {
+	first := newSystem(t)
+	var last uint64
+	for range 100 {
+		last = max(last, generatedNumber(t, first.Spawn(PropsFromFunc(echo)).Id))
+		f := first.RequestFuture(first.Spawn(PropsFromFunc(echo)), &ping{}, -1)
+		if _, err := f.Result(); err != nil {
+			t.Fatal(err)
+		}
+		last = max(last, generatedNumber(t, f.PID().Id))
+	}
+	second := newSystem(t)
+	actorID := second.Spawn(PropsFromFunc(echo)).Id
+	futureID := second.RequestFuture(second.Spawn(PropsFromFunc(echo)), &ping{}, -1).PID().Id
+	for _, id := range []string{actorID, futureID} {
+		if n := generatedNumber(t, id); n <= last {
+			t.Fatalf("the second system made %q (%d), not past the first system's last id (%d)", id, n, last)
 		}
 	}
 }

@@ -42,7 +42,14 @@
 // "$" and base-36 digits. A future's id starts with FutureIDPrefix ("$~")
 // instead, so that a remote, which sees each future's id once, caches
 // nothing about it. A user may name an actor as the system would; generated
-// ids then skip the names taken.
+// ids then skip the names taken. The digits count on from the wall clock in
+// nanoseconds when the system starts, so a process restarted at the same
+// address never makes an id the one before it made: a message sent to an
+// actor of the old process, or an answer to one of its futures, fails as a
+// dead letter instead of reaching an actor or future of the new one. (Only
+// a clock set back by more than the old process's lifetime could break
+// this.) Names chosen with SpawnNamed are the user's: a named actor of the
+// new process does get the messages sent to its name.
 //
 // # Supervision
 //

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // LocalAddress is the address of a system that is not reachable over the
@@ -45,6 +46,13 @@ type registryShard struct {
 
 func newRegistry(sys *System) *Registry {
 	r := &Registry{sys: sys, seed: maphash.MakeSeed()}
+	// Generated ids count on from the wall clock in nanoseconds, so that a
+	// system started after another (a process restarted at the same
+	// address) never makes an id the other made: it would have had to make
+	// more ids than nanoseconds passed. A message for an actor of the old
+	// process, or an answer for one of its futures, then fails as a dead
+	// letter instead of reaching whichever new actor took the same id.
+	r.seq.Store(uint64(time.Now().UnixNano()))
 	addr := LocalAddress
 	r.address.Store(&addr)
 	for i := range r.shards {
@@ -75,7 +83,8 @@ func (r *Registry) RegisterResolver(res AddressResolver) {
 }
 
 // NextID returns a fresh process id: "$" and base-36 digits, never the
-// same twice in this system. A name given to SpawnNamed may take it first;
+// same twice in this system, nor one a system started before it made (the
+// digits count on from the wall clock in nanoseconds). A name given to SpawnNamed may take it first;
 // the system's own spawns then retry with the next (see freshID).
 func (r *Registry) NextID() string { return r.nextID("$") }
 

@@ -59,6 +59,10 @@
 // ReconnectTimeout keeps its endpoint; if it comes back as another process
 // (another MemberID in the handshake), the actors watched there died with
 // the old one, and their watchers receive AddressTerminated all the same.
+// Messages flow on to the new process: those for an actor of the old one
+// by generated id (or for one of its futures) fail there as dead letters,
+// since a new system never makes an id an older one made; those for a
+// named actor reach the new actor of that name.
 // Keepalive pings (KeepaliveInterval, KeepaliveTimeout) detect connections
 // that died silently.
 //

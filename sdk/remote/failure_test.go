@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
@@ -412,5 +414,48 @@ func TestTerminateEndpointDoesNotWaitForAPeerThatDoesNotRead(t *testing.T) {
 	a.r.TerminateEndpoint(b.r.Address(), reason)
 	if e := terminated.WaitLen(t, 1)[0]; e.Reason != reason {
 		t.Fatalf("EndpointTerminated reason = %v, want %v", e.Reason, reason)
+	}
+}
+
+// A process restarted at the same address makes ids of its own: a request
+// for an actor of the old process, or an answer for one of its futures,
+// fails as a dead letter there instead of reaching the actor or future of
+// the new process that would otherwise have taken the same generated id.
+func TestAnOldPIDDoesNotReachAnActorOfTheProcessRestartedAtItsAddress(t *testing.T) {
+	addr := freePort(t)
+	cfg := fastConfig()
+	cfg.BindAddress = addr
+	b := startNode(t, fastConfig())
+	spawnEcho := func(n *node, name string) *actor.PID {
+		return n.sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+			if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+				c.Respond(str(name))
+			}
+		}))
+	}
+	first := startNode(t, cfg)
+	old := spawnEcho(first, "first")
+	if reply, err := b.sys.Request(testkit.Context(t), old, str("hello")); err != nil || reply.(*wrapperspb.StringValue).GetValue() != "first" {
+		t.Fatalf("request to the first process = %v, %v", reply, err)
+	}
+	first.stop(t)
+
+	second := startNode(t, cfg)
+	spawnEcho(second, "second")
+	// The endpoint to addr reconnects by itself; a request may be lost
+	// with the old connection, so retry until one is answered.
+	var err error
+	testkit.Eventually(t, "an answer from the restarted process", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var reply any
+		reply, err = b.sys.Request(ctx, old, str("hello"))
+		if err == nil {
+			t.Fatalf("the old PID %v reached an actor of the new process, which answered %q", old, reply.(*wrapperspb.StringValue).GetValue())
+		}
+		return !errors.Is(err, context.DeadlineExceeded)
+	})
+	if !errors.Is(err, actor.ErrDeadLetter) {
+		t.Fatalf("request to %v after the restart: %v, want ErrDeadLetter", old, err)
 	}
 }
