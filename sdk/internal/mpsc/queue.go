@@ -24,7 +24,10 @@ const (
 // of the newest ring with a CAS; while the consumer keeps up the same ring is
 // reused indefinitely, so a steady flow allocates nothing. A producer that
 // finds the ring full closes it and links one twice the size (up to
-// maxRing); the consumer drains the closed ring, then moves on.
+// maxRing); the consumer drains the closed ring, then moves on. It hands
+// the cells of each full-size ring it finishes to the next successor a
+// producer links (see recycle), so that a backlog kept over maxRing items
+// reuses a few buffers instead of allocating one per maxRing items.
 //
 // A bounded queue (Bound) has one ring of the bound's size and never links
 // another: TryPush fails when it is full.
@@ -39,6 +42,9 @@ type Queue[T any] struct {
 	// head and pos belong to the consumer: the ring and position it reads.
 	head *ring[T]
 	pos  uint64
+	// spare is a ring over the cells of one the consumer finished during a
+	// backlog, for the next producer that needs a successor (see recycle).
+	spare atomic.Pointer[ring[T]]
 }
 
 // Bound makes an empty, never used queue hold at most capacity items,
@@ -189,7 +195,16 @@ func (q *Queue[T]) init() *ring[T] {
 // linked already, moves the tail past r and returns the current tail.
 func (q *Queue[T]) successor(r *ring[T], size int) *ring[T] {
 	if r.next.Load() == nil {
-		r.next.CompareAndSwap(nil, newRing[T](size))
+		var n *ring[T]
+		if size == maxRing {
+			n = q.spare.Swap(nil)
+		}
+		if n == nil {
+			n = newRing[T](size)
+		}
+		if !r.next.CompareAndSwap(nil, n) && size == maxRing {
+			q.spare.CompareAndSwap(nil, n) // never linked: still unused
+		}
 	}
 	r.tail.Or(closedBit)
 	q.tail.CompareAndSwap(r, r.next.Load())
@@ -229,15 +244,36 @@ func (q *Queue[T]) popSlow() (v T, ok bool) {
 		}
 		// Closed and fully read: every later item is in the successor,
 		// which was linked before r was closed.
+		q.recycle(r)
 		r = r.next.Load()
-		q.head, q.pos = r, 0
+		q.head, q.pos = r, r.start
 	}
+}
+
+// recycle offers the cells of r, a full-size ring the consumer has just
+// read to the end, to the next successor a producer links, so that a
+// backlog that keeps a queue chaining rings does not allocate one per
+// maxRing items. Only the cells are reused, under a new ring: r itself
+// stays closed for good, so a producer still holding it can never claim a
+// cell again (nor has one claimed and unwritten: r would not be read to
+// the end). Every cell of r is free for the position that follows r's
+// last, so the new ring starts there with no cell touched.
+func (q *Queue[T]) recycle(r *ring[T]) {
+	if r.bounded || len(r.cells) != maxRing {
+		return
+	}
+	n := &ring[T]{mask: r.mask, cells: r.cells, start: q.pos}
+	n.tail.Store(q.pos)
+	q.spare.Store(n)
 }
 
 // Shrink swaps the ring of an empty queue for a minRing one when it is
 // bigger than shrinkAbove, releasing the buffer a burst needed. Call it only
 // from the consumer, after Pop reported empty.
 func (q *Queue[T]) Shrink() {
+	if q.spare.Load() != nil {
+		q.spare.Store(nil) // an idle queue keeps no spare cells
+	}
 	r := q.head
 	if r == nil || r.bounded || len(r.cells) <= shrinkAbove {
 		return
@@ -247,7 +283,8 @@ func (q *Queue[T]) Shrink() {
 		return
 	}
 	q.successor(r, minRing)
-	q.head, q.pos = r.next.Load(), 0
+	q.head = r.next.Load()
+	q.pos = q.head.start
 }
 
 // Mark is the consumer's position in a Queue, taken with Queue.Mark.

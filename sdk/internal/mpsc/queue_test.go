@@ -111,6 +111,99 @@ func TestQueueGrowsOnBacklogAndKeepsOrder(t *testing.T) {
 	}
 }
 
+// A backlog that keeps the queue chaining full-size rings reuses the cells
+// of the rings the consumer has read to the end, and keeps every item in
+// order.
+func TestQueueBacklogReusesTheCellsOfRingsReadToTheEnd(t *testing.T) {
+	var q Queue[any]
+	pushed, popped := 0, 0
+	push := func(n int) {
+		for range n {
+			q.Push(pushed)
+			pushed++
+		}
+	}
+	pop := func(n int) {
+		for range n {
+			if v, ok := q.Pop(); !ok || v != popped {
+				t.Fatalf("pop = %v, %v; want %d", v, ok, popped)
+			}
+			popped++
+		}
+	}
+	push(3 * maxRing / 2)
+	arrays := map[*cell[any]]bool{}
+	const cycles = 50
+	for range cycles {
+		push(maxRing)
+		pop(maxRing)
+		arrays[&q.tail.Load().cells[0]] = true
+	}
+	pop(pushed - popped)
+	if _, ok := q.Pop(); ok {
+		t.Fatal("queue not empty")
+	}
+	// Each cycle fills a ring; without reuse, each would have new cells.
+	if len(arrays) > 4 {
+		t.Fatalf("%d cycles of a backlog used %d cell arrays, want at most 4", cycles, len(arrays))
+	}
+}
+
+// bursty pops only in bursts: it lets the backlog grow to several
+// full-size rings, then drains it to under one, so that producers link
+// successors over recycled cells while others still push to older rings.
+// It counts the rings the consumer moved to whose cells it had read
+// before.
+type bursty struct {
+	q             *Queue[any]
+	pushed        *atomic.Int64
+	total, popped int64
+	draining      bool
+	seen          map[*cell[any]]bool
+	head          *ring[any]
+	reused, rings int
+}
+
+func (b *bursty) Pop() (any, bool) {
+	if !b.draining {
+		if b.pushed.Load()-b.popped < 3*maxRing && b.pushed.Load() < b.total {
+			return nil, false
+		}
+		b.draining = true
+	}
+	v, ok := b.q.Pop()
+	if !ok {
+		return v, ok
+	}
+	b.popped++
+	if h := b.q.head; h != b.head {
+		b.head = h
+		b.rings++
+		if b.seen[&h.cells[0]] {
+			b.reused++
+		}
+		b.seen[&h.cells[0]] = true
+	}
+	if b.pushed.Load()-b.popped < maxRing/2 && b.pushed.Load() < b.total {
+		b.draining = false
+	}
+	return v, ok
+}
+
+func TestQueueFIFOPerProducerThroughRecycledRings(t *testing.T) {
+	const producers, perProducer = 4, 50000
+	var q Queue[any]
+	var pushed atomic.Int64
+	b := &bursty{q: &q, pushed: &pushed, total: producers * perProducer, seen: map[*cell[any]]bool{}}
+	produce(t, b, producers, perProducer, func(it item) {
+		q.Push(it)
+		pushed.Add(1)
+	})
+	if b.reused == 0 {
+		t.Fatalf("the consumer went through %d rings, none over recycled cells", b.rings)
+	}
+}
+
 func TestQueueSteadyFlowReusesOneRing(t *testing.T) {
 	var q Queue[any]
 	q.Push(0)

@@ -13,8 +13,12 @@ const closedBit = uint64(1) << 63
 // bounded queue with per-cell sequence numbers, plus a closed state so that
 // an unbounded Queue can retire it and move on to a successor.
 type ring[T any] struct {
-	// tail counts claimed cells (producers); closedBit set when closed.
+	// tail is the position of the next cell to claim (producers);
+	// closedBit set when closed. It starts at start and only grows.
 	tail atomic.Uint64
+	// start is the position of the ring's first cell: 0, or where the
+	// ring whose cells it took over ended (see Queue.recycle).
+	start uint64
 	// next is the successor ring in a Queue.
 	next  atomic.Pointer[ring[T]]
 	mask  uint64
