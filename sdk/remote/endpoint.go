@@ -24,6 +24,7 @@ type outbound struct {
 	target   *actor.PID
 	item     any // the message, or an *actor.Envelope around it
 	system   bool
+	epoch    uint32 // of a Watch or Unwatch: the peer's watch epoch when sent
 	ser      *serializerEntry
 	typeName string
 }
@@ -43,11 +44,15 @@ type peer struct {
 	mu      sync.Mutex
 	watches map[string]map[watcherKey]*actor.PID // remote watchee id → local watchers
 	member  string                               // the member id of the last connection's peer
+	// epoch counts the times the watches were forgotten, their watchers
+	// told (written under mu). A Watch or Unwatch queued in an earlier
+	// epoch was for a process that is gone: it is not sent (see stale).
+	epoch atomic.Uint32
 }
 
 type watcherKey struct{ address, id string }
 
-func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, false) }
+func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, false, 0) }
 
 // SendSystemMessage sends a system message to a remote actor. A Watch or
 // Unwatch whose watcher was spawned before the Remote started names it at
@@ -55,26 +60,30 @@ func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, fal
 // remembered, with this system's address instead, so that the watcher's
 // Terminated comes back to it.
 func (p *peer) SendSystemMessage(pid *actor.PID, msg any) {
+	var epoch uint32
 	switch m := msg.(type) {
 	case *actor.Watch:
 		if w := m.GetWatcher(); w != nil && w.Address == actor.LocalAddress {
 			m = &actor.Watch{Watcher: actor.NewPID(p.r.address, w.Id)}
 			msg = m
 		}
-		p.addWatch(pid.Id, m.Watcher)
+		epoch = p.addWatch(pid.Id, m.Watcher)
 	case *actor.Unwatch:
 		if w := m.GetWatcher(); w != nil && w.Address == actor.LocalAddress {
 			m = &actor.Unwatch{Watcher: actor.NewPID(p.r.address, w.Id)}
 			msg = m
 		}
 		p.removeWatch(pid.Id, m.Watcher)
+		epoch = p.epoch.Load()
 	}
-	p.send(pid, msg, true)
+	p.send(pid, msg, true, epoch)
 }
 
 func (p *peer) Stop(pid *actor.PID) { p.SendSystemMessage(pid, &actor.Stop{}) }
 
-func (p *peer) send(pid *actor.PID, item any, system bool) {
+// send queues item for the peer; epoch is a Watch's or Unwatch's (see
+// stale).
+func (p *peer) send(pid *actor.PID, item any, system bool, epoch uint32) {
 	// An unserializable message fails here, on the sender's goroutine.
 	msg, _, _ := actor.Unwrap(item)
 	ser, typeName, err := p.r.serializers.forMessage(msg)
@@ -86,7 +95,7 @@ func (p *peer) send(pid *actor.PID, item any, system bool) {
 		p.undeliverable(pid, item, err)
 		return
 	}
-	ep.enqueue(outbound{target: pid, item: item, system: system, ser: ser, typeName: typeName})
+	ep.enqueue(outbound{target: pid, item: item, system: system, epoch: epoch, ser: ser, typeName: typeName})
 }
 
 // undeliverable dead-letters item, which could not be sent to target. A
@@ -119,7 +128,9 @@ func (p *peer) endpoint() (*endpoint, error) {
 	return ep, nil
 }
 
-func (p *peer) addWatch(watchee string, watcher *actor.PID) {
+// addWatch remembers a watcher of watchee and returns the epoch its Watch
+// belongs to.
+func (p *peer) addWatch(watchee string, watcher *actor.PID) uint32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.watches == nil {
@@ -131,6 +142,7 @@ func (p *peer) addWatch(watchee string, watcher *actor.PID) {
 		p.watches[watchee] = set
 	}
 	set[watcherKey{watcher.Address, watcher.Id}] = watcher
+	return p.epoch.Load()
 }
 
 // removeWatch forgets one watcher of watchee (Unwatch, or Terminated
@@ -150,15 +162,21 @@ func (p *peer) removeWatch(watchee string, watcher *actor.PID) {
 // id than the last connection's means the peer restarted at the same
 // address: the actors watched there are gone with the old process, so
 // their watchers learn it as when the endpoint terminates, although
-// messages flow on to the new process.
+// messages flow on to the new process. The Watch and Unwatch messages
+// still queued were for the old process, and are not sent.
 func (p *peer) sawMember(member string) {
 	p.mu.Lock()
 	last := p.member
 	p.member = member
+	restarted := last != "" && last != member
+	var watches map[string]map[watcherKey]*actor.PID
+	if restarted {
+		watches = p.forgetWatchesLocked()
+	}
 	p.mu.Unlock()
-	if last != "" && last != member {
+	if restarted {
 		p.r.logger.Info("remote: peer restarted", "peer", p.address, "member", member, "previous", last)
-		p.addressTerminated()
+		p.terminated(watches)
 	}
 }
 
@@ -166,9 +184,37 @@ func (p *peer) sawMember(member string) {
 // that it is gone.
 func (p *peer) addressTerminated() {
 	p.mu.Lock()
+	watches := p.forgetWatchesLocked()
+	p.mu.Unlock()
+	p.terminated(watches)
+}
+
+// forgetWatchesLocked empties the watch set, whose watchers the caller
+// tells, and begins a new epoch: in the same step, so that a Watch is
+// either told of here and not sent (its epoch has ended), or sent and
+// not told of.
+func (p *peer) forgetWatchesLocked() map[string]map[watcherKey]*actor.PID {
 	watches := p.watches
 	p.watches = nil
-	p.mu.Unlock()
+	p.epoch.Add(1)
+	return watches
+}
+
+// stale reports whether rec is a Watch or Unwatch of an ended epoch: its
+// watcher was told of the end of the peer's actors when the epoch ended,
+// and it is not sent, lest a process that restarted at the address get a
+// watch nobody wants (or answer it with a second Terminated).
+func (p *peer) stale(rec *outbound) bool {
+	switch rec.item.(type) {
+	case *actor.Watch, *actor.Unwatch:
+		return rec.epoch != p.epoch.Load()
+	}
+	return false
+}
+
+// terminated sends Terminated (AddressTerminated) to the watchers of
+// watches, forgotten by forgetWatchesLocked.
+func (p *peer) terminated(watches map[string]map[watcherKey]*actor.PID) {
 	for watchee, set := range watches {
 		who := actor.NewPID(p.address, watchee)
 		for _, w := range set {
@@ -298,8 +344,13 @@ func (ep *endpoint) signalRoom() {
 	}
 }
 
-// reject dead-letters a message the endpoint will not carry.
+// reject dead-letters a message the endpoint will not carry. A Watch or
+// Unwatch of an ended epoch is dropped as the writer drops it: its watcher
+// has had its answer, and the watch set now belongs to the next epoch.
 func (ep *endpoint) reject(rec *outbound, reason error) {
+	if rec.system && ep.peer.stale(rec) {
+		return
+	}
 	ep.peer.undeliverable(rec.target, rec.item, reason)
 }
 
@@ -561,6 +612,9 @@ func (ep *endpoint) pump(c *conn) error {
 			rec, ok := ep.queue.Pop()
 			if !ok {
 				break
+			}
+			if rec.system && ep.peer.stale(&rec) {
+				continue
 			}
 			if err := ep.encode(enc, &env, &rec, c.maxMsg); err != nil {
 				ep.reject(&rec, err)

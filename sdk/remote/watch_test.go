@@ -149,7 +149,7 @@ func TestAWatchWithoutWatcherFromTheNetworkIsADeadLetter(t *testing.T) {
 	victim = actor.NewPID(a.r.Address(), victim.Id)
 	dl := a.deadLetters(t)
 	p, _ := b.r.resolve(a.r.Address())
-	p.(*peer).send(victim, &actor.Watch{}, true) // on the wire as a peer would put it
+	p.(*peer).send(victim, &actor.Watch{}, true, 0) // on the wire as a peer would put it
 	if _, err := b.sys.Request(testkit.Context(t), victim, str("sync")); err != nil || starts.Load() != 1 {
 		t.Fatalf("after the Watch: %v, %d starts; want an answer from the first incarnation", err, starts.Load())
 	}
