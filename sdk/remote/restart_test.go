@@ -2,8 +2,11 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
@@ -120,5 +123,172 @@ func TestAWatchQueuedAcrossARestartIsAnsweredOnceAndNotSent(t *testing.T) {
 	}
 	if got := target.got.Snapshot(); len(got) > 0 {
 		t.Fatalf("the new process's target received %v, queued for the old process", got)
+	}
+}
+
+// A Watch sent once the restart was found reaches the new process, like
+// any Watch, and nobody answers it early.
+func TestAWatchSentAfterARestartReachesTheNewProcess(t *testing.T) {
+	a, named, _, start := restartingPeer(t)
+	second, target := start()
+	testkit.Eventually(t, "the restart to be found", func() bool {
+		return a.logs.Contains("peer restarted", "peer="+named.Address)
+	})
+	w, watcher := addProbe(t, a.sys, "watcher")
+	a.sys.SendSystemMessage(named, &actor.Watch{Watcher: watcher})
+	syncWith(t, a, second.r.Address())
+	got := target.got.Snapshot()
+	if len(got) != 1 {
+		t.Fatalf("the new process's target received %v, want the Watch", got)
+	}
+	if m, ok := got[0].(*actor.Watch); !ok || !m.GetWatcher().Equal(watcher) {
+		t.Fatalf("the new process's target received %v, want a Watch by %v", got[0], watcher)
+	}
+	if got := w.got.Snapshot(); len(got) > 0 {
+		t.Fatalf("the watcher received %v", got)
+	}
+}
+
+// cutStreams ends every stream between the nodes, as a network failure
+// would: their endpoints reconnect to the same process. Each stream is
+// one the other node opened, whichever endpoint writes on it.
+func cutStreams(nodes ...*node) {
+	for _, n := range nodes {
+		n.r.mu.Lock()
+		ins := make([]*inbound, 0, len(n.r.inbound))
+		for in := range n.r.inbound {
+			ins = append(ins, in)
+		}
+		n.r.mu.Unlock()
+		for _, in := range ins {
+			in.abort()
+		}
+	}
+}
+
+// Watching the same remote actor twice, or watching, unwatching and
+// watching again, with the connection lost and made again to the same
+// process in between, ends in one Terminated when the actor stops, and
+// leaves no watch behind.
+func TestWatchesAcrossAReconnectToTheSameProcessEndOnce(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout
+	a, b := startNode(t, cfg), startNode(t, fastConfig())
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"echo", "twice", "again"} {
+		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	twice, again := actor.NewPID(b.r.Address(), "twice"), actor.NewPID(b.r.Address(), "again")
+	w, watcher := addProbe(t, a.sys, "watcher")
+	reconnect := func() {
+		t.Helper()
+		n := a.logs.Count("remote: reconnected")
+		cutStreams(a, b)
+		testkit.Eventually(t, "a to reconnect to b", func() bool { return a.logs.Count("remote: reconnected") > n })
+	}
+
+	a.sys.SendSystemMessage(twice, &actor.Watch{Watcher: watcher})
+	a.sys.SendSystemMessage(again, &actor.Watch{Watcher: watcher})
+	syncWith(t, a, b.r.Address())
+	reconnect()
+	a.sys.SendSystemMessage(twice, &actor.Watch{Watcher: watcher})
+	a.sys.SendSystemMessage(again, &actor.Unwatch{Watcher: watcher})
+	syncWith(t, a, b.r.Address())
+	reconnect()
+	a.sys.SendSystemMessage(again, &actor.Watch{Watcher: watcher})
+	syncWith(t, a, b.r.Address())
+
+	for _, pid := range []*actor.PID{twice, again} {
+		if err := b.sys.StopAndWait(testkit.Context(t), pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.got.WaitLen(t, 2)
+	// Anything b sent a before this request reached a before its answer.
+	if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("sync")); err != nil {
+		t.Fatal(err)
+	}
+	got := terminatedOf(w.got.Snapshot())
+	if len(got) != 2 || len(w.got.Snapshot()) != 2 {
+		t.Fatalf("the watcher received %v, want one Terminated for each of twice and again", w.got.Snapshot())
+	}
+	for _, m := range got {
+		if m.Reason != actor.ReasonStopped || (!m.Who.Equal(twice) && !m.Who.Equal(again)) || (m.Who.Equal(got[0].Who) && m != got[0]) {
+			t.Fatalf("the watcher received %v, want one Terminated (stopped) for each of twice and again", got)
+		}
+	}
+	p := a.r.existingPeer(b.r.Address())
+	p.mu.Lock()
+	left := len(p.watches)
+	p.mu.Unlock()
+	if left > 0 {
+		t.Fatalf("%d watches of b's actors left on a after their end", left)
+	}
+}
+
+// An answer to a future of a process that restarted does not reach a
+// future of the new process, which makes ids of its own: it is a dead
+// letter there, and the new process's future gets its own answer.
+func TestAnAnswerForAFutureOfARestartedProcessIsADeadLetterThere(t *testing.T) {
+	addr := freePort(t)
+	cfg := fastConfig()
+	cfg.BindAddress = addr
+	b := startNode(t, fastConfig())
+	// holder keeps the requests it gets, and answers them when told, each
+	// with the text of its request.
+	type request struct {
+		from *actor.PID
+		text string
+	}
+	var asked testkit.Recorder[request]
+	holder, err := b.sys.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			if c.Sender() == nil { // from the test: answer every requester, in turn
+				for _, r := range asked.Snapshot() {
+					c.Send(r.from, str("answer to "+r.text))
+				}
+				return
+			}
+			asked.Add(request{c.Sender(), m.GetValue()})
+		}
+	}), "holder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder = actor.NewPID(b.r.Address(), holder.Id)
+
+	first := startNode(t, cfg)
+	old := first.sys.RequestFuture(holder, str("first"), time.Hour)
+	asked.WaitLen(t, 1)
+	first.r.Close()
+	if _, err := first.sys.Request(testkit.Context(t), holder, str("late")); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("request after Close: %v", err)
+	}
+
+	second := startNode(t, cfg)
+	dl := second.deadLetters(t)
+	fresh := second.sys.RequestFuture(holder, str("second"), time.Hour)
+	asked.WaitLen(t, 2)
+	b.sys.Send(holder, str("answer")) // the old future's answer goes first
+	reply, err := fresh.Await(testkit.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "answer to second"; reply.(*wrapperspb.StringValue).GetValue() != want {
+		t.Fatalf("the new process's future got %q, want %q", reply.(*wrapperspb.StringValue).GetValue(), want)
+	}
+	// The old answer went before, on the same stream.
+	found := false
+	for _, e := range dl.Snapshot() {
+		if e.PID.GetId() == old.PID().Id && errors.Is(e.Reason, actor.ErrDeadLetter) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no dead letter on the new process for the answer to %v: %v", old.PID(), dl.Snapshot())
 	}
 }
