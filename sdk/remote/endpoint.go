@@ -24,7 +24,7 @@ type outbound struct {
 	target   *actor.PID
 	item     any // the message, or an *actor.Envelope around it
 	system   bool
-	epoch    uint32 // of a Watch or Unwatch: the peer's watch epoch when sent
+	era      uint32 // a Watch's or Unwatch's epoch, a Terminated's incarnation (see stale)
 	ser      *serializerEntry
 	typeName string
 }
@@ -41,13 +41,25 @@ type peer struct {
 	address string
 	ep      atomic.Pointer[endpoint]
 
+	// seen serializes sawMember, which streams call before delivering the
+	// peer's messages: held while the old process's watches of local
+	// actors are dropped, not under mu, since the actors' processes may
+	// send on through this peer.
+	seen sync.Mutex
+
 	mu      sync.Mutex
 	watches map[string]map[watcherKey]*actor.PID // remote watchee id → local watchers
-	member  string                               // the member id of the last connection's peer
+	// watchedBy holds the peer's watches of local actors: local watchee id
+	// → the peer's watchers.
+	watchedBy map[string]map[watcherKey]*actor.PID
+	member    string // the member id of the last connection's peer
 	// epoch counts the times the watches were forgotten, their watchers
 	// told (written under mu). A Watch or Unwatch queued in an earlier
 	// epoch was for a process that is gone: it is not sent (see stale).
 	epoch atomic.Uint32
+	// incarnation counts the peer's restarts seen (written under mu): a
+	// Terminated queued for a watcher of an earlier one is not sent.
+	incarnation atomic.Uint32
 }
 
 type watcherKey struct{ address, id string }
@@ -58,32 +70,37 @@ func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, fal
 // Unwatch whose watcher was spawned before the Remote started names it at
 // LocalAddress, which means the peer itself there: it travels, and is
 // remembered, with this system's address instead, so that the watcher's
-// Terminated comes back to it.
+// Terminated comes back to it. A Terminated ends the peer's watch of a
+// local actor.
 func (p *peer) SendSystemMessage(pid *actor.PID, msg any) {
-	var epoch uint32
+	var era uint32
 	switch m := msg.(type) {
 	case *actor.Watch:
 		if w := m.GetWatcher(); w != nil && w.Address == actor.LocalAddress {
 			m = &actor.Watch{Watcher: actor.NewPID(p.r.address, w.Id)}
 			msg = m
 		}
-		epoch = p.addWatch(pid.Id, m.Watcher)
+		era = p.addWatch(pid.Id, m.Watcher)
 	case *actor.Unwatch:
 		if w := m.GetWatcher(); w != nil && w.Address == actor.LocalAddress {
 			m = &actor.Unwatch{Watcher: actor.NewPID(p.r.address, w.Id)}
 			msg = m
 		}
 		p.removeWatch(pid.Id, m.Watcher)
-		epoch = p.epoch.Load()
+		era = p.epoch.Load()
+	case *actor.Terminated:
+		if m.GetWho() != nil {
+			era = p.unwatchedLocally(m.Who.Id, pid)
+		}
 	}
-	p.send(pid, msg, true, epoch)
+	p.send(pid, msg, true, era)
 }
 
 func (p *peer) Stop(pid *actor.PID) { p.SendSystemMessage(pid, &actor.Stop{}) }
 
-// send queues item for the peer; epoch is a Watch's or Unwatch's (see
-// stale).
-func (p *peer) send(pid *actor.PID, item any, system bool, epoch uint32) {
+// send queues item for the peer; era is a Watch's or Unwatch's epoch, or
+// a Terminated's incarnation (see stale).
+func (p *peer) send(pid *actor.PID, item any, system bool, era uint32) {
 	// An unserializable message fails here, on the sender's goroutine.
 	msg, _, _ := actor.Unwrap(item)
 	ser, typeName, err := p.r.serializers.forMessage(msg)
@@ -95,7 +112,7 @@ func (p *peer) send(pid *actor.PID, item any, system bool, epoch uint32) {
 		p.undeliverable(pid, item, err)
 		return
 	}
-	ep.enqueue(outbound{target: pid, item: item, system: system, epoch: epoch, ser: ser, typeName: typeName})
+	ep.enqueue(outbound{target: pid, item: item, system: system, era: era, ser: ser, typeName: typeName})
 }
 
 // undeliverable dead-letters item, which could not be sent to target. A
@@ -158,26 +175,74 @@ func (p *peer) removeWatch(watchee string, watcher *actor.PID) {
 	}
 }
 
+// watchedLocally notes that the peer's watcher watches a local actor.
+func (p *peer) watchedLocally(watchee string, watcher *actor.PID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watchedBy == nil {
+		p.watchedBy = make(map[string]map[watcherKey]*actor.PID)
+	}
+	set := p.watchedBy[watchee]
+	if set == nil {
+		set = make(map[watcherKey]*actor.PID)
+		p.watchedBy[watchee] = set
+	}
+	set[watcherKey{watcher.Address, watcher.Id}] = watcher
+}
+
+// unwatchedLocally forgets the peer's watcher of a local actor (its
+// Unwatch, or the actor's end), and returns the peer's incarnation.
+func (p *peer) unwatchedLocally(watchee string, watcher *actor.PID) uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if set := p.watchedBy[watchee]; set != nil {
+		delete(set, watcherKey{watcher.Address, watcher.Id})
+		if len(set) == 0 {
+			delete(p.watchedBy, watchee)
+		}
+	}
+	return p.incarnation.Load()
+}
+
 // sawMember notes the member id of the peer a connection reached. Another
 // id than the last connection's means the peer restarted at the same
 // address: the actors watched there are gone with the old process, so
 // their watchers learn it as when the endpoint terminates, although
 // messages flow on to the new process. The Watch and Unwatch messages
-// still queued were for the old process, and are not sent.
+// still queued were for the old process, and are not sent. The old
+// process's watchers of local actors are gone too: the actors forget them
+// (an Unwatch each), and a Terminated still queued for one is not sent.
+//
+// Every stream calls it before it delivers the peer's messages, so that a
+// Watch from the new process is never taken for the old one's: the
+// Unwatches are queued before any message of the new process reaches the
+// actors.
 func (p *peer) sawMember(member string) {
+	p.seen.Lock()
+	defer p.seen.Unlock()
 	p.mu.Lock()
 	last := p.member
 	p.member = member
 	restarted := last != "" && last != member
-	var watches map[string]map[watcherKey]*actor.PID
+	var watches, watchedBy map[string]map[watcherKey]*actor.PID
 	if restarted {
 		watches = p.forgetWatchesLocked()
+		watchedBy = p.watchedBy
+		p.watchedBy = nil
+		p.incarnation.Add(1)
 	}
 	p.mu.Unlock()
-	if restarted {
-		p.r.logger.Info("remote: peer restarted", "peer", p.address, "member", member, "previous", last)
-		p.terminated(watches)
+	if !restarted {
+		return
 	}
+	p.r.logger.Info("remote: peer restarted", "peer", p.address, "member", member, "previous", last)
+	for watchee, set := range watchedBy {
+		local := actor.NewPID(p.r.address, watchee)
+		for _, w := range set {
+			p.r.sys.SendSystemMessage(local, &actor.Unwatch{Watcher: w})
+		}
+	}
+	p.terminated(watches)
 }
 
 // addressTerminated tells every local watcher of an actor at this address
@@ -200,14 +265,19 @@ func (p *peer) forgetWatchesLocked() map[string]map[watcherKey]*actor.PID {
 	return watches
 }
 
-// stale reports whether rec is a Watch or Unwatch of an ended epoch: its
-// watcher was told of the end of the peer's actors when the epoch ended,
-// and it is not sent, lest a process that restarted at the address get a
-// watch nobody wants (or answer it with a second Terminated).
+// stale reports whether rec is a Watch or Unwatch of an ended epoch, or a
+// Terminated for a watcher of an earlier incarnation of the peer. The
+// first's watcher was told of the end of the peer's actors when the epoch
+// ended, and it is not sent, lest a process that restarted at the address
+// get a watch nobody wants (or answer it with a second Terminated); the
+// second's watcher is gone with the process, and nobody at the address
+// watches the actor.
 func (p *peer) stale(rec *outbound) bool {
 	switch rec.item.(type) {
 	case *actor.Watch, *actor.Unwatch:
-		return rec.epoch != p.epoch.Load()
+		return rec.era != p.epoch.Load()
+	case *actor.Terminated:
+		return rec.era != p.incarnation.Load()
 	}
 	return false
 }
@@ -344,9 +414,9 @@ func (ep *endpoint) signalRoom() {
 	}
 }
 
-// reject dead-letters a message the endpoint will not carry. A Watch or
-// Unwatch of an ended epoch is dropped as the writer drops it: its watcher
-// has had its answer, and the watch set now belongs to the next epoch.
+// reject dead-letters a message the endpoint will not carry. A stale one
+// is dropped as the writer drops it: a Watch's watcher has had its answer,
+// and the watch set now belongs to the next epoch.
 func (ep *endpoint) reject(rec *outbound, reason error) {
 	if rec.system && ep.peer.stale(rec) {
 		return
@@ -400,8 +470,7 @@ func (ep *endpoint) connectLoop() error {
 				ep.r.logger.Info("remote: reconnected", "peer", ep.peer.address)
 			}
 			connected = true
-			ep.peer.sawMember(c.memberID)
-			err = ep.pump(c)
+			err = ep.pump(c) // the stream told the peer of its member id (sawMember)
 			c.close()
 			if err == nil || isPermanent(err) {
 				return err
@@ -460,8 +529,7 @@ func isPermanent(err error) bool {
 // conn is one established stream the endpoint writes its batches on:
 // one it dialed, or one the peer dialed to us (see inbound.link).
 type conn struct {
-	memberID         string // the peer's, from the handshake
-	maxFrame, maxMsg int    // the peer's limits for what we send
+	maxFrame, maxMsg int // the peer's limits for what we send
 	// send writes a batch frame; goodbye says we are leaving, after a
 	// flush.
 	send    func(*frame) error
@@ -543,6 +611,7 @@ func (ep *endpoint) dial() (*conn, error) {
 	if maxMsg <= 0 || maxFrame <= maxMsg {
 		return fail(permanentError{fmt.Errorf("%w: %s announced frame limit %d, message limit %d", ErrProtocol, ep.peer.address, w.GetMaxFrameSize(), w.GetMaxMessageSize())})
 	}
+	ep.peer.sawMember(w.GetMemberId()) // before reading its messages
 	ended := make(chan struct{})
 	var endErr error
 	go func() {
@@ -550,7 +619,7 @@ func (ep *endpoint) dial() (*conn, error) {
 		close(ended)
 	}()
 	return &conn{
-		memberID: w.GetMemberId(), maxFrame: maxFrame, maxMsg: maxMsg,
+		maxFrame: maxFrame, maxMsg: maxMsg,
 		send: func(f *frame) error { return stream.SendMsg(f) },
 		goodbye: func() error {
 			bye := &wire.ConnectRequest{Frame: &wire.ConnectRequest_Disconnect{Disconnect: &wire.Disconnect{

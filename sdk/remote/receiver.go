@@ -205,9 +205,20 @@ func (rc *receiver) deliver(b *wire.Batch, m *wire.Message) {
 				return
 			}
 		}
-		if t, ok := msg.(*actor.Terminated); ok && t.GetWho() != nil {
-			if p := r.existingPeer(t.Who.Address); p != nil {
-				p.removeWatch(t.Who.Id, target)
+		switch t := msg.(type) {
+		case *actor.Terminated:
+			if t.GetWho() != nil {
+				if p := r.existingPeer(t.Who.Address); p != nil {
+					p.removeWatch(t.Who.Id, target)
+				}
+			}
+		case *actor.Watch:
+			if t.GetWatcher() != nil {
+				r.peer(rc.address).watchedLocally(target.Id, t.Watcher)
+			}
+		case *actor.Unwatch:
+			if t.GetWatcher() != nil {
+				r.peer(rc.address).unwatchedLocally(target.Id, t.Watcher)
 			}
 		}
 		r.sys.SendSystemMessage(target, msg)

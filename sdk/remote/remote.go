@@ -161,6 +161,11 @@ func (r *Remote) Register(kind string, props *actor.Props) {
 
 // resolve is the registry's resolver for non-local addresses.
 func (r *Remote) resolve(address string) (actor.Process, bool) {
+	return r.peer(address), true
+}
+
+// peer returns the peer at address, made on first use.
+func (r *Remote) peer(address string) *peer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.peers[address]
@@ -168,7 +173,7 @@ func (r *Remote) resolve(address string) (actor.Process, bool) {
 		p = &peer{r: r, address: address}
 		r.peers[address] = p
 	}
-	return p, true
+	return p
 }
 
 func (r *Remote) existingPeer(address string) *peer {

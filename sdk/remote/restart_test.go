@@ -228,6 +228,9 @@ func TestWatchesAcrossAReconnectToTheSameProcessEndOnce(t *testing.T) {
 	if left > 0 {
 		t.Fatalf("%d watches of b's actors left on a after their end", left)
 	}
+	if n := watchedBy(b.r, a.r.Address()); n > 0 {
+		t.Fatalf("b keeps %d watches by a after their end", n)
+	}
 }
 
 // An answer to a future of a process that restarted does not reach a
@@ -291,4 +294,107 @@ func TestAnAnswerForAFutureOfARestartedProcessIsADeadLetterThere(t *testing.T) {
 	if !found {
 		t.Fatalf("no dead letter on the new process for the answer to %v: %v", old.PID(), dl.Snapshot())
 	}
+}
+
+// When the process that watched a local actor restarts at its address,
+// the old process's watches go with it: the actor's end is not reported to
+// the new process, whose actor of the same name never watched it, whether
+// the actor ends after the restart was found (its watches are dropped) or
+// before, its Terminated queued for the old process (it is not sent).
+func TestWatchesByAProcessThatRestartedAreDropped(t *testing.T) {
+	for _, queued := range []bool{false, true} {
+		addr := freePort(t)
+		cfg := fastConfig()
+		cfg.BindAddress = addr
+		bcfg := fastConfig()
+		bcfg.ReconnectTimeout = testkit.Timeout
+		b := startNode(t, bcfg)
+		target, parent := spawnUnder(t, b.sys, "target")
+		echoOnB := actor.NewPID(b.r.Address(), "echo")
+		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+			t.Fatal(err)
+		}
+
+		first := startNode(t, cfg)
+		_, watcher := addProbe(t, first.sys, "watcher")
+		first.sys.SendSystemMessage(target, &actor.Watch{Watcher: watcher})
+		if _, err := first.sys.Request(testkit.Context(t), echoOnB, str("sync")); err != nil {
+			t.Fatal(err)
+		}
+		first.r.Close()
+		if queued {
+			// b's endpoint, which answered on first's stream, reconnects.
+			testkit.Eventually(t, "b's connection to the first process to be lost", func() bool {
+				return b.logs.Contains("connection lost", "peer="+addr)
+			})
+			if err := b.sys.StopAndWait(testkit.Context(t), parent); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		var w *probe
+		startNodeAfter(t, cfg, func(sys *actor.System) {
+			w, _ = addProbe(t, sys, "watcher")
+			if _, err := sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+				t.Fatal(err)
+			}
+		})
+		// b meets the new process.
+		testkit.Eventually(t, "b to reach the new process", func() bool {
+			ctx, cancel := context.WithTimeout(testkit.Context(t), time.Second)
+			defer cancel()
+			_, err := b.sys.Request(ctx, actor.NewPID(addr, "echo"), str("hello"))
+			return err == nil
+		})
+		if !queued {
+			if err := b.sys.StopAndWait(testkit.Context(t), parent); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Anything b sent the new process before this request reached it
+		// before the answer.
+		if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(addr, "echo"), str("sync")); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.got.Snapshot(); len(got) > 0 {
+			t.Fatalf("queued %v: the new process's watcher, which watched nothing, received %v", queued, got)
+		}
+		if n := watchedBy(b.r, addr); n > 0 {
+			t.Fatalf("queued %v: b keeps %d watches by the peer at %s", queued, n, addr)
+		}
+	}
+}
+
+// spawnUnder spawns on sys an echo named name under a parent of its own,
+// and returns both. StopAndWait of the parent returns once the child has
+// sent every watcher its Terminated (it tells its parent last): what the
+// system sends after that goes after those.
+func spawnUnder(t *testing.T, sys *actor.System, name string) (child, parent *actor.PID) {
+	t.Helper()
+	made := make(chan *actor.PID, 1)
+	parent = sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*actor.Started); ok {
+			pid, err := c.SpawnNamed(actor.PropsFromFunc(echo), name)
+			if err != nil {
+				t.Error(err)
+			}
+			made <- pid
+		}
+	}))
+	child = <-made
+	if child == nil {
+		t.FailNow()
+	}
+	return child, parent
+}
+
+// watchedBy counts the local actors r knows the peer at address watches.
+func watchedBy(r *Remote, address string) int {
+	p := r.existingPeer(address)
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.watchedBy)
 }

@@ -101,6 +101,8 @@ func (s *service) Connect(stream wire.RemotingService_ConnectServer) error {
 		in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
 		return status.Error(codes.Unavailable, "shutting down")
 	}
+	// A restart of the dialer is found before its messages are delivered.
+	r.peer(in.address).sawMember(in.memberID)
 	// The dialer's frames are read on a goroutine of their own, so that
 	// abort can end the handler while a read or a write waits.
 	served := make(chan error, 1)
@@ -270,7 +272,7 @@ func (in *inbound) abort() {
 func (in *inbound) link(ctx context.Context) *conn {
 	stopAbort := context.AfterFunc(ctx, in.abort)
 	return &conn{
-		memberID: in.memberID, maxFrame: in.maxFrame, maxMsg: in.maxMsg,
+		maxFrame: in.maxFrame, maxMsg: in.maxMsg,
 		send: func(f *frame) error { return in.send(f) },
 		goodbye: func() error {
 			in.disconnect(wire.DisconnectReason_DISCONNECT_REASON_SHUTDOWN, "shutting down")
