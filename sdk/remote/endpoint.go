@@ -118,11 +118,13 @@ func (p *peer) send(pid *actor.PID, item any, system bool, era uint32) {
 // undeliverable dead-letters item, which could not be sent to target. A
 // Watch that was not sent is answered at once with Terminated
 // (AddressTerminated), as watching what does not exist is locally: else
-// its watcher would wait for an end nobody will report.
+// its watcher would wait for an end nobody will report. It is answered if
+// its watch is still in the set, once: a watcher that watched twice has
+// one watch, and one the set lost (to an Unwatch, or to the end of the
+// address, which told its watcher) has had its answer.
 func (p *peer) undeliverable(target *actor.PID, item any, reason error) {
 	p.r.sys.DeadLetter(target, item, reason)
-	if w, ok := item.(*actor.Watch); ok && w.GetWatcher() != nil {
-		p.removeWatch(target.Id, w.Watcher)
+	if w, ok := item.(*actor.Watch); ok && w.GetWatcher() != nil && p.removeWatch(target.Id, w.Watcher) {
 		p.r.sys.SendSystemMessage(w.Watcher, &actor.Terminated{Who: target, Reason: actor.ReasonAddressTerminated})
 	}
 }
@@ -163,16 +165,20 @@ func (p *peer) addWatch(watchee string, watcher *actor.PID) uint32 {
 }
 
 // removeWatch forgets one watcher of watchee (Unwatch, or Terminated
-// delivered).
-func (p *peer) removeWatch(watchee string, watcher *actor.PID) {
+// delivered), and reports whether it was in the set.
+func (p *peer) removeWatch(watchee string, watcher *actor.PID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if set := p.watches[watchee]; set != nil {
-		delete(set, watcherKey{watcher.Address, watcher.Id})
-		if len(set) == 0 {
-			delete(p.watches, watchee)
-		}
+	set := p.watches[watchee]
+	k := watcherKey{watcher.Address, watcher.Id}
+	if _, ok := set[k]; !ok {
+		return false
 	}
+	delete(set, k)
+	if len(set) == 0 {
+		delete(p.watches, watchee)
+	}
+	return true
 }
 
 // watchedLocally notes that the peer's watcher watches a local actor.

@@ -238,3 +238,32 @@ func TestAPeerCannotUnwatchForAnotherMember(t *testing.T) {
 		t.Fatalf("dead letter reason = %v, want ErrProtocol", e.Reason)
 	}
 }
+
+// A watcher that watches a remote actor twice has one watch of it, as
+// locally: when the endpoint ends with both Watch messages queued, it is
+// told once.
+func TestAWatcherThatWatchesTwiceIsToldOnceWhenTheEndpointEnds(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout // only TerminateEndpoint ends it
+	a := startNode(t, cfg)
+	far := actor.NewPID(freePort(t), "ghost")
+	w, watcher := addProbe(t, a.sys, "watcher")
+	// Both queued: there is no connection.
+	a.sys.SendSystemMessage(far, &actor.Watch{Watcher: watcher})
+	a.sys.SendSystemMessage(far, &actor.Watch{Watcher: watcher})
+	a.r.TerminateEndpoint(far.Address, nil)
+	// The writer is gone once it has rejected what was queued and told
+	// the watchers.
+	testkit.Eventually(t, "the endpoint to terminate", func() bool {
+		a.r.mu.Lock()
+		defer a.r.mu.Unlock()
+		return len(a.r.endpoints) == 0
+	})
+	got := w.got.Snapshot()
+	if len(got) != 1 {
+		t.Fatalf("the watcher received %v for its one watch, want one Terminated", got)
+	}
+	if m, ok := got[0].(*actor.Terminated); !ok || !m.Who.Equal(far) || m.Reason != actor.ReasonAddressTerminated {
+		t.Fatalf("the watcher received %v, want AddressTerminated for %v", got[0], far)
+	}
+}
