@@ -68,6 +68,9 @@
 // by generated id (or for one of its futures) fail there as dead letters,
 // since a new system never makes an id an older one made; those for a
 // named actor reach the new actor of that name.
+// Each watch ends with one Terminated: once AddressTerminated (or an
+// Unwatch) has ended it, a Terminated the peer still sends for it, as a
+// peer given up on while still running does, is dropped.
 // Keepalive pings (KeepaliveInterval, KeepaliveTimeout) detect connections
 // that died silently.
 //

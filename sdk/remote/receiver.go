@@ -207,9 +207,13 @@ func (rc *receiver) deliver(b *wire.Batch, m *wire.Message) {
 		}
 		switch t := msg.(type) {
 		case *actor.Terminated:
+			// A watch ends once: one no longer in the set was unwatched, or
+			// ended already (AddressTerminated), and its watcher hears no
+			// more of it.
 			if t.GetWho() != nil {
-				if p := r.existingPeer(t.Who.Address); p != nil {
-					p.removeWatch(t.Who.Id, target)
+				if p := r.existingPeer(t.Who.Address); p == nil || !p.removeWatch(t.Who.Id, target) {
+					r.logger.Debug("remote: dropped a Terminated for a watch that has ended", "peer", rc.address, "who", t.Who.Id, "watcher", target.Id)
+					return
 				}
 			}
 		case *actor.Watch:

@@ -1,9 +1,11 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -265,5 +267,46 @@ func TestAWatcherThatWatchesTwiceIsToldOnceWhenTheEndpointEnds(t *testing.T) {
 	}
 	if m, ok := got[0].(*actor.Terminated); !ok || !m.Who.Equal(far) || m.Reason != actor.ReasonAddressTerminated {
 		t.Fatalf("the watcher received %v, want AddressTerminated for %v", got[0], far)
+	}
+}
+
+// A watch ends once: after TerminateEndpoint told the watcher of a peer
+// that is in fact still running (AddressTerminated), the watched actor's
+// own Terminated, which the peer still sends when it stops, is not
+// delivered as a second end of the same watch.
+func TestAWatchEndedByTerminateEndpointEndsOnce(t *testing.T) {
+	a, b := startNode(t, fastConfig()), startNode(t, fastConfig())
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	echoOnA := actor.NewPID(a.r.Address(), "echo")
+	target, parent := spawnUnder(t, b.sys, "target")
+	w, watcher := addProbe(t, a.sys, "watcher")
+	a.sys.SendSystemMessage(target, &actor.Watch{Watcher: watcher})
+	if _, err := a.sys.Request(testkit.Context(t), target, str("sync")); err != nil { // after the Watch
+		t.Fatal(err)
+	}
+	a.r.TerminateEndpoint(b.r.Address(), nil)
+	if m := terminatedOf(w.got.WaitLen(t, 1)); len(m) != 1 || m[0].Reason != actor.ReasonAddressTerminated {
+		t.Fatalf("the watcher received %v, want AddressTerminated", w.got.Snapshot())
+	}
+	// b's stream to a ended with a's endpoint: b reaches a again first,
+	// lest the Terminated be lost with it.
+	testkit.Eventually(t, "b to reach a", func() bool {
+		ctx, cancel := context.WithTimeout(testkit.Context(t), time.Second)
+		defer cancel()
+		_, err := b.sys.Request(ctx, echoOnA, str("hello"))
+		return err == nil
+	})
+	if err := b.sys.StopAndWait(testkit.Context(t), parent); err != nil {
+		t.Fatal(err)
+	}
+	// The target's Terminated went before this request, and its answer
+	// after.
+	if _, err := b.sys.Request(testkit.Context(t), echoOnA, str("sync")); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.got.Snapshot(); len(got) != 1 {
+		t.Fatalf("the watcher received %v for its one watch, want one Terminated", got)
 	}
 }
