@@ -2,10 +2,12 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +65,9 @@ type Node struct {
 	// Cluster is the node's cluster member (or client).
 	Cluster *cluster.Cluster
 	stopped bool
+	// membership is the node's view of the Registry (nil for a node of
+	// another registry).
+	membership *membership
 }
 
 // New starts a fixture of n members hosting opts.Kinds; everything is shut
@@ -102,12 +107,28 @@ func (f *Fixture) Running() []*Node {
 }
 
 // AddMember starts a member hosting the fixture's kinds.
-func (f *Fixture) AddMember() *Node { return f.start(f.opts.Kinds) }
+func (f *Fixture) AddMember() *Node { return f.start(f.opts.Kinds, "127.0.0.1:0") }
 
 // AddClient starts a client-only member.
-func (f *Fixture) AddClient() *Node { return f.start(nil) }
+func (f *Fixture) AddClient() *Node { return f.start(nil, "127.0.0.1:0") }
 
-func (f *Fixture) start(kinds []cluster.Kind) *Node {
+// Restart starts a new process at the address of n, which was killed or
+// crashed: a new member (new actor system, new member ID, the same kinds,
+// or none for a client) as a process restarted at a static port is. While
+// the port is still busy, it tries again, up to Options.Timeout.
+func (f *Fixture) Restart(n *Node) *Node {
+	f.t.Helper()
+	if !n.stopped {
+		f.t.Fatalf("clustertest: restart %s, which still runs", n.Name)
+	}
+	var kinds []cluster.Kind
+	if len(n.Cluster.Self().Kinds) > 0 {
+		kinds = f.opts.Kinds
+	}
+	return f.start(kinds, n.Remote.Address())
+}
+
+func (f *Fixture) start(kinds []cluster.Kind, bind string) *Node {
 	f.t.Helper()
 	f.mu.Lock()
 	f.next++
@@ -118,17 +139,25 @@ func (f *Fixture) start(kinds []cluster.Kind) *Node {
 		f.t.Fatal(err)
 	}
 	rcfg := f.opts.Remote
-	rcfg.BindAddress = "127.0.0.1:0"
+	rcfg.BindAddress = bind
 	rcfg.MemberID = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
 	r, err := remote.New(sys, rcfg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := r.Start(); err != nil {
+	// A port just let go of can be busy for a moment.
+	testkit.Await(f.t, f.opts.Timeout, bind+" to be free", func() string {
+		if err = r.Start(); errors.Is(err, syscall.EADDRINUSE) {
+			return err.Error()
+		}
+		return ""
+	})
+	if err != nil {
 		f.t.Fatal(err)
 	}
+	m := &membership{r: f.Registry}
 	ccfg := f.opts.Cluster
-	ccfg.Membership = f.Registry.Membership()
+	ccfg.Membership = m
 	ccfg.Kinds = kinds
 	c, err := cluster.New(sys, r, ccfg)
 	if err != nil {
@@ -139,7 +168,7 @@ func (f *Fixture) start(kinds []cluster.Kind) *Node {
 	if err := c.Start(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	n := &Node{Name: name, System: sys, Remote: r, Cluster: c}
+	n := &Node{Name: name, System: sys, Remote: r, Cluster: c, membership: m}
 	f.mu.Lock()
 	f.members = append(f.members, n)
 	f.mu.Unlock()
@@ -173,6 +202,25 @@ func (f *Fixture) Kill(n *Node) {
 	}
 	n.stopped = true
 	f.Registry.Kill(n.Remote.Config().MemberID)
+	n.Cluster.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
+	if err := n.System.Shutdown(ctx); err != nil {
+		f.t.Errorf("%s: system shutdown: %v", n.Name, err)
+	}
+}
+
+// Crash stops n as if its process died unseen by the membership: the
+// registry still lists it, as a failure detector that has not noticed yet
+// does, until the test drops it with Registry.Kill. Its connections close
+// without a goodbye.
+func (f *Fixture) Crash(n *Node) {
+	f.t.Helper()
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	n.membership.crashed.Store(true)
 	n.Cluster.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 	defer cancel()

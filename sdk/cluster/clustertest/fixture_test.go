@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -52,6 +53,33 @@ func TestRemoteConfigKeepsWhatTheCallerSet(t *testing.T) {
 		if got.ReconnectTimeout != c.timeout || got.ReconnectBackoff != c.first || got.MaxReconnectBackoff != c.maxWait {
 			t.Errorf("set (timeout, backoff, max) %v: got %v, %v to %v; want %v, %v to %v", set,
 				got.ReconnectTimeout, got.ReconnectBackoff, got.MaxReconnectBackoff, c.timeout, c.first, c.maxWait)
+		}
+	}
+}
+
+// Restart starts a new member at the address of a stopped one; Crash stops
+// a node and leaves it listed until the registry drops it.
+func TestRestartAtTheSameAddressAfterKillOrCrash(t *testing.T) {
+	f := New(t, 2, Options{Kinds: []cluster.Kind{idle}})
+	for _, crash := range []bool{false, true} {
+		old := f.Members()[len(f.Members())-1]
+		if crash {
+			f.Crash(old)
+			if !slices.Contains(memberIDs(f.Registry.Members()), old.Cluster.Self().ID) {
+				t.Fatal("the registry dropped a crashed node")
+			}
+		} else {
+			f.Kill(old)
+		}
+		n := f.Restart(old)
+		if n.Remote.Address() != old.Remote.Address() || n.Cluster.Self().ID == old.Cluster.Self().ID {
+			t.Fatalf("restarted %s at %s as %s at %s: want the same address, a new ID",
+				old.Cluster.Self().ID, old.Remote.Address(), n.Cluster.Self().ID, n.Remote.Address())
+		}
+		f.Registry.Kill(old.Cluster.Self().ID)
+		f.WaitConverged()
+		if got := len(f.Members()[0].Cluster.Topology().Members); got != 2 {
+			t.Fatalf("%d members after the restart, want 2", got)
 		}
 	}
 }

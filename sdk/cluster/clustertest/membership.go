@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/troupehq/troupe/sdk/cluster"
 )
@@ -152,6 +153,9 @@ type membership struct {
 	self cluster.Member
 	sub  *subscriber
 	reg  bool
+	// crashed makes Leave stop the deliveries only, as for a process
+	// that died: the member stays registered (Fixture.Crash).
+	crashed atomic.Bool
 }
 
 func (m *membership) Join(_ context.Context, self cluster.Member, asClient bool, onChange func([]cluster.Member)) error {
@@ -180,7 +184,7 @@ func (m *membership) Leave(context.Context) error {
 	}
 	m.r.mu.Lock()
 	delete(m.r.subs, m.sub)
-	if m.reg {
+	if m.reg && !m.crashed.Load() {
 		delete(m.r.members, m.self.ID)
 		m.r.notify()
 	}
