@@ -53,6 +53,9 @@ type Cluster struct {
 	aliveMu      sync.Mutex // serializes updates
 	alive        atomic.Pointer[liveness]
 	departCancel context.CancelCauseFunc // ends alive's departure
+	// restartSub fails over the calls waiting on a peer that restarted
+	// at its address (see peerRestarted).
+	restartSub *actor.Subscription
 
 	dlSub  *actor.Subscription
 	ctx    context.Context // cancelled at shutdown, for background work
@@ -163,6 +166,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.identity = pid
 		c.dlSub = actor.Subscribe(c.sys.EventStream(), c.reroute)
 	}
+	c.restartSub = actor.Subscribe(c.sys.EventStream(), c.peerRestarted)
 	if err := c.cfg.Membership.Join(ctx, c.self, c.client, c.onMembers); err != nil {
 		return fmt.Errorf("cluster: join: %w", err)
 	}
@@ -269,6 +273,34 @@ func (c *Cluster) trackAlive(topo Topology) {
 			alive[m.Address] = memberContext{id: m.ID, ctx: ctx, cancel: cancel}
 		}
 	}
+	c.alive.Store(&liveness{members: alive, departure: departure})
+}
+
+// peerRestarted fails over the calls waiting for an answer through the
+// address of a peer that restarted there (a new process, another member
+// ID): their request, or the answer the old process owed, may have been
+// lost with the old connection, and the membership may never say that a
+// member left, as it already dropped the old one or lists the new one at
+// the same address. The calls waiting on the member at that address, and
+// those through owners (which any member may answer), fail with
+// ErrMemberLeft and are retried.
+func (c *Cluster) peerRestarted(e *remote.PeerRestarted) {
+	c.aliveMu.Lock()
+	defer c.aliveMu.Unlock()
+	old := c.alive.Load()
+	if old == nil {
+		return
+	}
+	cause := fmt.Errorf("%w: %s restarted (%s, then %s)", ErrMemberLeft, e.Address, e.Previous, e.MemberID)
+	alive := maps.Clone(old.members)
+	if mc, ok := alive[e.Address]; ok {
+		mc.cancel(cause)
+		ctx, cancel := context.WithCancelCause(c.ctx)
+		alive[e.Address] = memberContext{id: mc.id, ctx: ctx, cancel: cancel}
+	}
+	c.departCancel(cause)
+	var departure context.Context
+	departure, c.departCancel = context.WithCancelCause(c.ctx)
 	c.alive.Store(&liveness{members: alive, departure: departure})
 }
 
@@ -846,6 +878,9 @@ func (c *Cluster) expel(reason string) {
 func (c *Cluster) release() {
 	if c.dlSub != nil {
 		c.dlSub.Unsubscribe()
+	}
+	if c.restartSub != nil {
+		c.restartSub.Unsubscribe()
 	}
 	if c.cachePID != nil {
 		c.sys.Registry().Remove(c.cachePID)

@@ -60,12 +60,16 @@
 // entries it dropped when their identities moved away until a handover
 // completes, and takes them back if they move back (A→B→A): their hosts
 // may have seen no change. Owners forget the activations of members that
-// left at once, and calls waiting on such a member fail over at once. A
-// caller whose request to an activation comes back "no such process" names
-// it to the owner, which then starts a new activation instead of answering
-// with the gone one: an owner's table can outlive an activation when the
-// host's notice went to another owner (their views of the topology
-// differed) or is still on its way.
+// left at once, and calls waiting on such a member fail over at once; so
+// do calls waiting on a member whose process was restarted at its address
+// (remote.PeerRestarted: a new member ID there), since what was sent to the
+// old process or owed by it is lost, while the membership may still list
+// the old member or have dropped it already. A caller whose request to an
+// activation comes back "no such process" names it to the owner, which
+// then starts a new activation instead of answering with the gone one: an
+// owner's table can outlive an activation when the host's notice went to
+// another owner (their views of the topology differed) or is still on its
+// way.
 //
 // # Calls
 //

@@ -58,12 +58,15 @@
 // with reason AddressTerminated. A peer that comes back within
 // ReconnectTimeout keeps its endpoint; if it comes back as another process
 // (another MemberID in the handshake), the actors watched there died with
-// the old one, and their watchers receive AddressTerminated all the same.
-// A Watch (or Unwatch) still queued for the old process is not sent on to
-// the new one: its watcher has had its one Terminated, and the new process
-// keeps no watch nobody asked of it. The other way round, the old
-// process's watches of this system's actors end with it: their end is not
-// reported to the new process, which never asked for it.
+// the old one, and their watchers receive AddressTerminated all the same;
+// PeerRestarted is published, since what the old connection carried (a
+// request written on it as the old process died, an answer the old process
+// owed) may be lost without a dead letter. A Watch (or Unwatch) still
+// queued for the old process is not sent on to the new one: its watcher
+// has had its one Terminated, and the new process keeps no watch nobody
+// asked of it. The other way round, the old process's watches of this
+// system's actors end with it: their end is not reported to the new
+// process, which never asked for it.
 // Messages flow on to the new process: those for an actor of the old one
 // by generated id (or for one of its futures) fail there as dead letters,
 // since a new system never makes an id an older one made; those for a

@@ -249,6 +249,20 @@ func (p *peer) sawMember(member string) {
 		}
 	}
 	p.terminated(watches)
+	p.r.sys.EventStream().Publish(&PeerRestarted{Address: p.address, MemberID: member, Previous: last})
+}
+
+// PeerRestarted is published on the actor system's event stream when a
+// connection to a peer reaches another process than the last one did
+// (another MemberID at the same address). What the connection to the old
+// process carried may be lost without a dead letter: requests written on
+// it shortly before it died, and the answers the old process owed. A
+// requester waiting for such an answer learns here that it will not come.
+type PeerRestarted struct {
+	// Address is the peer's address.
+	Address string
+	// MemberID is the new process's member ID; Previous is the old one's.
+	MemberID, Previous string
 }
 
 // addressTerminated tells every local watcher of an actor at this address

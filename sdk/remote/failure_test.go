@@ -462,3 +462,36 @@ func TestAnOldPIDDoesNotReachAnActorOfTheProcessRestartedAtItsAddress(t *testing
 		t.Fatalf("request to %v after the restart: %v, want ErrDeadLetter", old, err)
 	}
 }
+
+// A connection that reaches another process at a peer's address than the
+// last one did publishes PeerRestarted, naming both: what the old
+// connection carried may be lost without a dead letter.
+func TestAPeerRestartedAtItsAddressIsPublished(t *testing.T) {
+	addr := freePort(t)
+	cfg := fastConfig()
+	cfg.BindAddress = addr
+	b := startNode(t, fastConfig())
+	var got testkit.Recorder[*PeerRestarted]
+	sub := actor.Subscribe(b.sys.EventStream(), func(e *PeerRestarted) { got.Add(e) })
+	defer sub.Unsubscribe()
+	nobody := actor.NewPID(addr, "nobody")
+	reach := func() {
+		t.Helper()
+		testkit.Eventually(t, "an answer from "+addr, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_, err := b.sys.Request(ctx, nobody, str("hello"))
+			return errors.Is(err, actor.ErrDeadLetter)
+		})
+	}
+	cfg.MemberID = "first"
+	first := startNode(t, cfg)
+	reach()
+	first.stop(t)
+	cfg.MemberID = "second"
+	startNode(t, cfg)
+	reach()
+	if e := got.WaitLen(t, 1)[0]; e.Address != addr || e.Previous != "first" || e.MemberID != "second" {
+		t.Fatalf("PeerRestarted = %+v, want %s restarted from first to second", e, addr)
+	}
+}
