@@ -20,7 +20,8 @@ import (
 )
 
 // load calls random identities from callers until stopped, counting
-// successes and failures.
+// successes and failures. Every third call asks the grain who it is: an
+// answer from another grain is a failure.
 type load struct {
 	ok, failed atomic.Int64
 	errs       chan error
@@ -37,16 +38,23 @@ func startLoad(callers []*cluster.Cluster, identities, workers int, seed uint64)
 		c := callers[w%len(callers)]
 		rng := rand.New(rand.NewPCG(seed, uint64(w)))
 		l.wg.Go(func() {
-			for {
+			for i := 0; ; i++ {
 				select {
 				case <-l.stop:
 					return
 				default:
 				}
 				id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprintf("load-%d", rng.IntN(identities))}
+				msg := "inc"
+				if i%3 == 2 {
+					msg = "who"
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-				_, err := c.Request(ctx, id, wrapperspb.String("inc"))
+				res, err := c.Request(ctx, id, wrapperspb.String(msg))
 				cancel()
+				if who, ok := res.(*wrapperspb.StringValue); err == nil && msg == "who" && (!ok || who.GetValue() != id.ID) {
+					err = fmt.Errorf("answered by another grain: %v", res)
+				}
 				if err != nil {
 					l.failed.Add(1)
 					select {
@@ -90,7 +98,12 @@ func noDuplicates(t *testing.T, l *ledger) {
 	t.Helper()
 	// Steady state: while a topology settles an old activation may still be
 	// stopping as its successor starts; once settled, one per identity.
-	testkit.Eventually(t, "one activation per identity", func() bool { return len(l.duplicates()) == 0 })
+	testkit.Await(t, testkit.Timeout, "one activation per identity", func() string {
+		if dups := l.duplicates(); len(dups) > 0 {
+			return fmt.Sprint(dups)
+		}
+		return ""
+	})
 }
 
 // onRunningMembersOnly checks that every live activation is on a running

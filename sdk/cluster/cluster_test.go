@@ -100,7 +100,8 @@ func (l *ledger) liveCount(id cluster.ClusterIdentity) int {
 }
 
 // counter is the test grain: it counts the strings it is asked, answers
-// the count, and fails with a GrainError when asked "fail".
+// the count, fails with a GrainError when asked "fail", and answers its id
+// when asked "who".
 type counter struct {
 	l  *ledger
 	id cluster.ClusterIdentity
@@ -115,6 +116,10 @@ func (g *counter) Receive(c actor.Context) {
 	case *actor.Stopping:
 		g.l.stopped(g.id, c.Self())
 	case *wrapperspb.StringValue:
+		if m.GetValue() == "who" {
+			c.Respond(wrapperspb.String(g.id.ID))
+			return
+		}
 		if m.GetValue() == "fail" {
 			g.l.refused.Add(1)
 			c.Respond(cluster.NewGrainError("refused", "asked to fail"))

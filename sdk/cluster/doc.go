@@ -69,7 +69,10 @@
 // then starts a new activation instead of answering with the gone one: an
 // owner's table can outlive an activation when the host's notice went to
 // another owner (their views of the topology differed) or is still on its
-// way.
+// way. Activation names ("kind/id#n") never repeat from one process to
+// the next at an address: n counts on from the wall clock, so a PID of an
+// activation of a process restarted there, which callers may still cache
+// or name as gone, is never taken for an activation of the new process.
 //
 // # Calls
 //

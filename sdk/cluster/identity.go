@@ -62,7 +62,7 @@ type identityActor struct {
 	c       *Cluster
 	st      *ownerState
 	rt      *routing
-	next    uint64 // incarnation counter for activation names
+	next    uint64 // numbers activation names (see newIdentityActor)
 	waiting []pending
 	placing map[ClusterIdentity][]pending
 	// unanswered is the host of each identity whose placement request got
@@ -75,9 +75,14 @@ type identityActor struct {
 	timer      *time.Timer
 }
 
+// newIdentityActor returns the identity actor. The numbers of activation
+// names ("kind/id#n") count on from the wall clock in nanoseconds, so that
+// a process restarted at the same address never names an activation as
+// the one before did: a PID of the old process's activation, which callers
+// may still cache or name as gone, must not be taken for a new activation.
 func (c *Cluster) newIdentityActor() actor.Actor {
-	return &identityActor{c: c, st: newOwnerState(c.self.ID), placing: make(map[ClusterIdentity][]pending),
-		unanswered: make(map[ClusterIdentity]string)}
+	return &identityActor{c: c, st: newOwnerState(c.self.ID), next: uint64(time.Now().UnixNano()),
+		placing: make(map[ClusterIdentity][]pending), unanswered: make(map[ClusterIdentity]string)}
 }
 
 func (a *identityActor) Receive(c actor.Context) {

@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -12,6 +14,144 @@ import (
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
+
+// restartLoad runs a cluster of four members and a client under load, and
+// restarts each member but the load's anchor in turn at its address (a new
+// process, a new member ID), with restart: every call succeeds, none gets
+// another grain's answer, and once the members agree each identity has
+// one activation, on a running member.
+func restartLoad(t *testing.T, seed uint64, restart func(f *clustertest.Fixture, n *clustertest.Node) *clustertest.Node) {
+	l := newLedger()
+	f := clustertest.New(t, 4, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
+	client := f.AddClient()
+	anchor, others := f.Members()[0], f.Members()[1:4]
+	work := startLoad([]*cluster.Cluster{client.Cluster, anchor.Cluster}, 300, 8, seed)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	for _, old := range others {
+		work.progress(t, 300)
+		testkit.Eventually(t, old.Name+" to host activations", func() bool { return len(l.liveAt(old.Remote.Address())) > 0 })
+		n := restart(f, old)
+		if n.Remote.Address() != old.Remote.Address() || n.Cluster.Self().ID == old.Cluster.Self().ID {
+			t.Fatalf("restarted %s (%s) as %s (%s): want the same address, another member ID",
+				old.Cluster.Self().ID, old.Remote.Address(), n.Cluster.Self().ID, n.Remote.Address())
+		}
+		f.WaitConverged()
+		work.progress(t, 300)
+		noDuplicates(t, l)
+		onRunningMembersOnly(t, f, l)
+	}
+	work.finish(t)
+	noDuplicates(t, l)
+	onRunningMembersOnly(t, f, l)
+}
+
+// A member's process dies and is restarted at the same address under a new
+// member ID, after the membership dropped the old one.
+func TestAMemberRestartedAtItsAddressAfterItWasDroppedUnderLoad(t *testing.T) {
+	restartLoad(t, 11, func(f *clustertest.Fixture, old *clustertest.Node) *clustertest.Node {
+		f.Kill(old)
+		return f.Restart(old)
+	})
+}
+
+// A member restarted at its address starts activations as the old process
+// did, and callers still cache the old process's activations. An owner
+// that hears from two callers that the old activation of an identity is
+// gone (both got "no such process" from the new process) must not take the
+// second notice as one about the activation it started for the first: if
+// the new activation had the old one's PID, the owner dropped its live
+// activation from its tables and started another (before, the new process
+// numbered its activations from 1 as the old one did, and the identity
+// ended with two).
+func TestAnActivationOfARestartedMemberDoesNotTakeTheOldOnesPID(t *testing.T) {
+	l := newLedger()
+	pl := stallPlacement{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	kind := counterKind(l, 0)
+	kind.Placement = pl
+	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{kind}})
+	caller, other, old := f.Members()[0], f.Members()[1], f.Members()[2]
+	// The old process starts an activation for each of these, in turn.
+	var ids []cluster.ClusterIdentity
+	old0 := make(map[cluster.ClusterIdentity]*actor.PID)
+	for i := 0; len(ids) < 20; i++ {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("x", i)}
+		if cluster.OwnerOf(old.Cluster.Topology(), id) != old.Cluster.Self().ID {
+			continue
+		}
+		ask(t, caller.Cluster, id.ID)
+		pid, err := caller.Cluster.Get(testkit.Context(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cluster.Locate(caller.Cluster, id, pid) // both callers cache it
+		cluster.Locate(other.Cluster, id, pid)
+		ids = append(ids, id)
+		old0[id] = pid
+	}
+	// It dies and comes back at its address before the membership drops
+	// it: the caller's cache, which forgets the activations of members
+	// that leave by address, keeps those.
+	f.Crash(old)
+	n := f.Restart(old)
+	f.Registry.Kill(old.Cluster.Self().ID)
+	f.WaitConverged()
+	// The first of them, past the first, that the new process owns, and
+	// the number of activations it started before it in the old process.
+	var id cluster.ClusterIdentity
+	before := 0
+	for i, x := range ids[1:] {
+		if cluster.OwnerOf(n.Cluster.Topology(), x) == n.Cluster.Self().ID {
+			id, before = x, i+1
+			break
+		}
+	}
+	if id.ID == "" {
+		t.Fatal("the new process owns none of the identities")
+	}
+	// The new process starts as many activations before it: the last one
+	// while its identity actor stalls.
+	for i := range before - 1 {
+		ask(t, caller.Cluster, ownedBy(n, fmt.Sprint("fill", i, "-")).ID)
+	}
+	release := sync.OnceFunc(func() { close(pl.release) })
+	defer release()
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := caller.Cluster.Request(testkit.Context(t), ownedBy(n, "stall"), wrapperspb.String("inc"))
+		stalled <- err
+	}()
+	<-pl.entered
+	// Two callers find the old activation gone; their owner hears of it
+	// once it has placed the stalled identity.
+	var gone testkit.Recorder[*actor.PID]
+	sub := actor.Subscribe(n.System.EventStream(), func(e *actor.DeadLetterEvent) {
+		if e.PID.Equal(old0[id]) {
+			gone.Add(e.PID)
+		}
+	})
+	defer sub.Unsubscribe()
+	calls := make(chan error, 2)
+	for _, c := range []*cluster.Cluster{caller.Cluster, other.Cluster} {
+		go func() {
+			_, err := c.Request(testkit.Context(t), id, wrapperspb.String("inc"))
+			calls <- err
+		}()
+	}
+	gone.WaitLen(t, 2)
+	release()
+	for _, done := range []chan error{stalled, calls, calls} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if live := l.liveCount(id); live != 1 {
+		t.Fatalf("%v has %d live activations, want 1", id, live)
+	}
+	if got := ask(t, caller.Cluster, id.ID); got != 3 {
+		t.Fatalf("%v counted %d calls, want 3", id, got)
+	}
+}
 
 // muteOnceKind is a grain kind whose activations answer requests with
 // their id, but for the first request any of them gets, which is never
