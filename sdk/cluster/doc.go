@@ -36,9 +36,12 @@
 // members hosting its kind. The owner records where the identity's
 // activation lives, and asking it returns that activation or starts one
 // (on the owner itself, unless the kind's Placement chooses another
-// member). Requests to an owner carry the caller's topology hash: an owner
-// that sees another topology answers "mismatch" and the caller retries once
-// the views agree, so that two members never both act as owner.
+// member: a request to place it there names that member, and another
+// process at its address, one restarted there under a new member ID,
+// refuses it). Requests to an owner carry the caller's topology hash: an
+// owner that sees another topology answers "mismatch" and the caller
+// retries once the views agree, so that two members never both act as
+// owner.
 //
 // # Handover
 //

@@ -114,7 +114,7 @@ func (a *identityActor) Receive(c actor.Context) {
 			a.handoverDone(c, true)
 		}
 	case *clusterpb.PlaceRequest:
-		c.Respond(a.place(c, identityOf(m.GetIdentity()), m.GetTopologyHash()))
+		c.Respond(a.place(c, identityOf(m.GetIdentity()), m.GetTopologyHash(), m.GetMemberId()))
 	case *clusterpb.Expelled:
 		if m.GetMemberId() == a.c.self.ID {
 			a.c.expel("the other members refuse it: it was listed again after it left")
@@ -396,7 +396,7 @@ func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
 		return
 	}
 	a.placing[p.id] = []pending{p}
-	req := &clusterpb.PlaceRequest{Identity: wireIdentity(p.id), TopologyHash: a.st.hash()}
+	req := &clusterpb.PlaceRequest{Identity: wireIdentity(p.id), TopologyHash: a.st.hash(), MemberId: host}
 	f := c.RequestFuture(route, req, a.c.cfg.PlacementTimeout)
 	c.ReenterAfter(f, func(res any, err error) {
 		waiting := a.placing[p.id]
@@ -419,9 +419,16 @@ func (a *identityActor) placeRemotely(c actor.Context, p pending, host string) {
 	})
 }
 
-// place serves an owner's PlaceRequest made in the topology with hash:
-// start the activation here.
-func (a *identityActor) place(c actor.Context, id ClusterIdentity, hash uint64) *clusterpb.PlaceResponse {
+// place serves an owner's PlaceRequest made in the topology with hash,
+// for the member of ID member: start the activation here. A request for
+// another member (an earlier process at this address, which the owner's
+// topology may still list) is refused: the owner would record the
+// activation as that member's, and forget it when that member leaves.
+func (a *identityActor) place(c actor.Context, id ClusterIdentity, hash uint64, member string) *clusterpb.PlaceResponse {
+	if member != "" && member != a.c.self.ID {
+		return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_UNAVAILABLE,
+			Error: "placement for member " + member + " reached member " + a.c.self.ID}
+	}
 	if pid, ok := a.st.hosted[id]; ok {
 		return &clusterpb.PlaceResponse{Status: clusterpb.ActivationStatus_ACTIVATION_STATUS_OK, Pid: pid}
 	}

@@ -1,11 +1,14 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -206,5 +209,65 @@ func TestACallWaitingOnAProcessRestartedAtItsAddressFailsOver(t *testing.T) {
 	f.Registry.Kill(old.Cluster.Self().ID)
 	if err := <-called; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// onMember places the activations of identities whose id starts with "on"
+// on the member of ID target while it is a candidate, and on the owner
+// otherwise.
+type onMember struct{ target *atomic.Pointer[string] }
+
+func (p onMember) Place(id cluster.ClusterIdentity, owner string, candidates []cluster.Member) string {
+	if target := p.target.Load(); target != nil && strings.HasPrefix(id.ID, "on") {
+		for _, m := range candidates {
+			if m.ID == *target {
+				return m.ID
+			}
+		}
+	}
+	return owner
+}
+
+// A member's process is restarted at its address while the membership
+// still lists the old one, and an owner's placement chooses the old member
+// to host an activation. The request to place it reaches the new process,
+// which must not start it as if it were the old member: the owner would
+// record it as the old member's, forget it when the membership drops that
+// member, and start a second activation (before, the new process started
+// it, and the identity ended with two).
+func TestAPlacementForTheOldProcessIsNotMadeByTheNewOneAtItsAddress(t *testing.T) {
+	l := newLedger()
+	var target atomic.Pointer[string]
+	kind := counterKind(l, 0)
+	kind.Placement = onMember{target: &target}
+	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{kind}})
+	owner, old := f.Members()[0], f.Members()[1]
+	oldID := old.Cluster.Self().ID
+	target.Store(&oldID)
+	f.Crash(old)
+	n := f.Restart(old)
+	f.WaitConverged() // the registry lists both
+	// An identity the owner owns both with and without the old member.
+	after := cluster.Topology{Members: []cluster.Member{owner.Cluster.Self(), n.Cluster.Self()}}
+	var id cluster.ClusterIdentity
+	for i := 0; ; i++ {
+		id = cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("on", i)}
+		me := owner.Cluster.Self().ID
+		if cluster.OwnerOf(owner.Cluster.Topology(), id) == me && cluster.OwnerOf(after, id) == me {
+			break
+		}
+	}
+	// The call fails over and over (the old member cannot place it) or
+	// lands on the new process; either way, once the old member is
+	// dropped, the identity has one activation.
+	ctx, cancel := context.WithTimeout(testkit.Context(t), 200*time.Millisecond)
+	_, _ = owner.Cluster.Request(ctx, id, wrapperspb.String("inc"))
+	cancel()
+	f.Registry.Kill(oldID)
+	f.WaitConverged()
+	ask(t, owner.Cluster, id.ID)
+	ask(t, n.Cluster, id.ID)
+	if live := l.liveCount(id); live != 1 {
+		t.Fatalf("%v has %d live activations, want 1", id, live)
 	}
 }

@@ -572,7 +572,11 @@ type PlaceRequest struct {
 	Identity *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
 	// The hash of the owner's topology: a host that sees another one refuses,
 	// since its handover would not report the activation to the right owner.
-	TopologyHash  uint64 `protobuf:"varint,2,opt,name=topology_hash,json=topologyHash,proto3" json:"topology_hash,omitempty"`
+	TopologyHash uint64 `protobuf:"varint,2,opt,name=topology_hash,json=topologyHash,proto3" json:"topology_hash,omitempty"`
+	// The member ID of the host asked: another process at its address (one
+	// restarted there, under another ID) refuses, since the owner would
+	// record the activation as the asked member's.
+	MemberId      string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -619,6 +623,13 @@ func (x *PlaceRequest) GetTopologyHash() uint64 {
 		return x.TopologyHash
 	}
 	return 0
+}
+
+func (x *PlaceRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
 }
 
 // PlaceResponse answers a PlaceRequest.
@@ -826,10 +837,11 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\arequest\x18\x06 \x01(\bR\arequest\"\x80\x01\n" +
 	"\x14ActivationTerminated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
-	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"u\n" +
+	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"\x92\x01\n" +
 	"\fPlaceRequest\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12#\n" +
-	"\rtopology_hash\x18\x02 \x01(\x04R\ftopologyHash\"\x93\x01\n" +
+	"\rtopology_hash\x18\x02 \x01(\x04R\ftopologyHash\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\"\x93\x01\n" +
 	"\rPlaceResponse\x12&\n" +
 	"\x03pid\x18\x01 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12D\n" +
