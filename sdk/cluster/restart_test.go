@@ -58,6 +58,30 @@ func TestAMemberRestartedAtItsAddressAfterItWasDroppedUnderLoad(t *testing.T) {
 	})
 }
 
+// A member's process dies and is restarted at the same address under a new
+// member ID while the membership still lists the old one (its failure
+// detector lags): for a while two members share the address. Then the old
+// one is dropped.
+func TestAMemberRestartedAtItsAddressWhileStillListedUnderLoad(t *testing.T) {
+	restartLoad(t, 12, func(f *clustertest.Fixture, old *clustertest.Node) *clustertest.Node {
+		f.Crash(old)
+		n := f.Restart(old)
+		testkit.Eventually(t, "every member to list both", func() bool {
+			for _, m := range f.Running() {
+				top := m.Cluster.Topology()
+				_, hasOld := top.Member(old.Cluster.Self().ID)
+				_, hasNew := top.Member(n.Cluster.Self().ID)
+				if !hasOld || !hasNew {
+					return false
+				}
+			}
+			return true
+		})
+		f.Registry.Kill(old.Cluster.Self().ID)
+		return n
+	})
+}
+
 // A member restarted at its address starts activations as the old process
 // did, and callers still cache the old process's activations. An owner
 // that hears from two callers that the old activation of an identity is
