@@ -343,29 +343,9 @@ func (p stallPlacement) Place(id cluster.ClusterIdentity, owner string, _ []clus
 // activations. It must not start a second activation of an identity it
 // owns in both.
 func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
-	l := newLedger()
-	pl := stallPlacement{entered: make(chan struct{}, 2), release: make(chan struct{})}
-	kind := counterKind(l, 0)
-	kind.Placement = pl
-	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{kind}, Cluster: cluster.Config{HandoverTimeout: time.Hour}})
-	old := f.Members()[0]
-	t1 := old.Cluster.Topology()
-	const n = 200
-	for i := range n {
-		ask(t, old.Cluster, fmt.Sprint("x", i))
-	}
-	// Stall both old members' identity actors.
-	release := sync.OnceFunc(func() { close(pl.release) })
-	defer release()
-	stalled := map[string]bool{}
-	for i := 0; len(stalled) < 2; i++ {
-		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("stall", i)}
-		if owner := cluster.OwnerOf(t1, id); !stalled[owner] {
-			stalled[owner] = true
-			go func() { _, _ = old.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc")) }()
-			<-pl.entered
-		}
-	}
+	s := startStallable(t)
+	f, t1 := s.f, s.t1
+	s.stall(t, t1.Members[0].ID, t1.Members[1].ID)
 	a := f.AddMember()
 	t2 := a.Cluster.Topology()
 	d := f.AddMember()
@@ -375,7 +355,7 @@ func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
 	})
 	t3 := a.Cluster.Topology()
 	var moved []cluster.ClusterIdentity
-	for i := range n {
+	for i := range stallableGrains {
 		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("x", i)}
 		if me := a.Cluster.Self().ID; cluster.OwnerOf(t2, id) == me && cluster.OwnerOf(t3, id) == me {
 			moved = append(moved, id)
@@ -385,23 +365,82 @@ func TestANewOwnerWaitsForReportsAcrossTwoQuickJoins(t *testing.T) {
 		t.Fatal("no identity moved to the first new member in both topologies")
 	}
 	// Calls to those while their hosts are stalled: the new owner must
-	// hold them until the hosts report. Their callers give up early; the
-	// owner still answers them later.
+	// hold them until the hosts report.
+	s.callsWait(t, a.Cluster, moved)
+}
+
+// stallable is a cluster of two members hosting counters whose placement
+// is stallPlacement, with a HandoverTimeout of an hour, in which the
+// first member activated the grains x0…x{stallableGrains-1}.
+type stallable struct {
+	f       *clustertest.Fixture
+	l       *ledger
+	t1      cluster.Topology // the two members'
+	pl      stallPlacement
+	release func() // ends every stall (once)
+}
+
+const stallableGrains = 200
+
+func startStallable(t *testing.T) *stallable {
+	t.Helper()
+	s := &stallable{l: newLedger(), pl: stallPlacement{entered: make(chan struct{}, 2), release: make(chan struct{})}}
+	kind := counterKind(s.l, 0)
+	kind.Placement = s.pl
+	s.f = clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{kind}, Cluster: cluster.Config{HandoverTimeout: time.Hour}})
+	first := s.f.Members()[0]
+	s.t1 = first.Cluster.Topology()
+	for i := range stallableGrains {
+		ask(t, first.Cluster, fmt.Sprint("x", i))
+	}
+	s.release = sync.OnceFunc(func() { close(s.pl.release) })
+	t.Cleanup(s.release)
+	return s
+}
+
+// stall blocks the identity actors of members (IDs, of the first
+// topology) in a placement until release: members slow to take in
+// topology changes, which report nothing of the next ones.
+func (s *stallable) stall(t *testing.T, members ...string) {
+	t.Helper()
+	todo := map[string]bool{}
+	for _, m := range members {
+		todo[m] = true
+	}
+	caller := s.f.Members()[0].Cluster
+	for i := 0; len(todo) > 0; i++ {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("stall", i)}
+		if owner := cluster.OwnerOf(s.t1, id); todo[owner] {
+			delete(todo, owner)
+			go func() { _, _ = caller.Request(testkit.Context(t), id, wrapperspb.String("inc")) }()
+			<-s.pl.entered
+		}
+	}
+}
+
+// callsWait calls each of moved from caller, whose cache knows none of
+// them, while the hosts of their activations are stalled: their owner
+// must hold the calls until the hosts report. The callers give up early
+// (the owner still answers them later). Then it releases the hosts, waits
+// for the members to agree, calls each again, and checks that every
+// identity kept one activation.
+func (s *stallable) callsWait(t *testing.T, caller *cluster.Cluster, moved []cluster.ClusterIdentity) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	var wg sync.WaitGroup
 	for _, id := range moved {
-		wg.Go(func() { _, _ = a.Cluster.Request(ctx, id, wrapperspb.String("inc")) })
+		wg.Go(func() { _, _ = caller.Request(ctx, id, wrapperspb.String("inc")) })
 	}
 	wg.Wait()
 	cancel()
-	release()
-	f.WaitConverged()
+	s.release()
+	s.f.WaitConverged()
 	for _, id := range moved {
-		if _, err := a.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
+		if _, err := caller.Request(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if dups := l.duplicates(); len(dups) > 0 {
+	if dups := s.l.duplicates(); len(dups) > 0 {
 		t.Fatalf("%d identities have two activations: %v", len(dups), dups)
 	}
 }

@@ -52,7 +52,8 @@
 // other it adopted since its last completed handover — once it has an
 // entry for it, or once every member is done, or, failing that, after
 // HandoverTimeout (reported to Metrics). A member's "done" names the
-// topology it adopted before: its reports complete an owner's table only if
+// member it is for (another process at that member's address ignores it)
+// and the topology the sender adopted before: its reports complete an owner's table only if
 // the owner came from the same one. Membership may merge changes, so a
 // member that joins and leaves at once can go unseen by some members, and
 // those that saw it no longer know the grains it owned for a moment; when

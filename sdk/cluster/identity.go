@@ -102,6 +102,12 @@ func (a *identityActor) Receive(c actor.Context) {
 		a.st.applyDelta(m.GetTopologyHash(), m.GetMemberId(), entriesOf(m.GetEntries()))
 		a.retryWaiting(c)
 	case *clusterpb.HandoverComplete:
+		if to := m.GetReceiverId(); to != "" && to != a.c.self.ID {
+			// Meant for an earlier process at this address: its flags
+			// (full, reply, request) say nothing of what we were sent.
+			a.c.logger.Debug("cluster: ignored a handover completion for another member", "for", to, "from", m.GetMemberId())
+			break
+		}
 		done := a.st.applyDone(m.GetTopologyHash(), markOf(m))
 		a.sendOwed(c)
 		if done {
@@ -185,7 +191,7 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	}
 	for _, m := range rt.place.topo.Members {
 		if m.ID != a.c.self.ID {
-			c.Send(rt.routes[m.ID], completion(hash, a.st.markFor(m.ID)))
+			c.Send(rt.routes[m.ID], completion(hash, m.ID, a.st.markFor(m.ID)))
 		}
 	}
 	a.sendOwed(c)
@@ -217,13 +223,14 @@ func (a *identityActor) sendOwed(c actor.Context) {
 		if o.report {
 			c.Send(route, a.delta(hash, o.entries))
 		}
-		c.Send(route, completion(hash, o.mark))
+		c.Send(route, completion(hash, o.to, o.mark))
 	}
 }
 
-// completion is m, a mark of this member for topology hash, on the wire.
-func completion(hash uint64, m mark) *clusterpb.HandoverComplete {
-	return &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: m.member, PreviousHash: m.prev, Full: m.full, Reply: m.reply, Request: m.request}
+// completion is m, a mark of this member for topology hash, on the wire
+// to member to.
+func completion(hash uint64, to string, m mark) *clusterpb.HandoverComplete {
+	return &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: m.member, PreviousHash: m.prev, Full: m.full, Reply: m.reply, Request: m.request, ReceiverId: to}
 }
 
 // markOf is the mark a HandoverComplete carries.

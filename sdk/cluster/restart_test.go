@@ -15,6 +15,7 @@ import (
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
+	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 )
 
@@ -294,4 +295,35 @@ func TestAPlacementForTheOldProcessIsNotMadeByTheNewOneAtItsAddress(t *testing.T
 	if live := l.liveCount(id); live != 1 {
 		t.Fatalf("%v has %d live activations, want 1", id, live)
 	}
+}
+
+// A handover completion meant for another member (one that ran earlier at
+// this member's address) is not counted: what it says (a full report, for
+// one) holds only for the member it was for. Counted, a forged "full"
+// completion of a host that has not reported yet would let a new owner
+// answer for the host's grains and start second activations.
+func TestACompletionMeantForAnotherMemberIsNotCounted(t *testing.T) {
+	s := startStallable(t)
+	f, t1 := s.f, s.t1
+	b := f.Members()[1]
+	s.stall(t, b.Cluster.Self().ID) // b reports nothing of the next topology
+	c := f.AddMember()
+	t2 := c.Cluster.Topology()
+	var moved []cluster.ClusterIdentity
+	for i := range stallableGrains {
+		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("x", i)}
+		if cluster.OwnerOf(t1, id) == b.Cluster.Self().ID && cluster.OwnerOf(t2, id) == c.Cluster.Self().ID {
+			moved = append(moved, id)
+		}
+	}
+	if len(moved) == 0 {
+		t.Fatal("no identity hosted on b moved to c")
+	}
+	// b's "full" completion of t2, meant for another member at c's address.
+	c.System.Send(actor.NewPID(c.Remote.Address(), identityProcess), &clusterpb.HandoverComplete{
+		TopologyHash: t2.Hash, MemberId: b.Cluster.Self().ID, PreviousHash: t1.Hash, Full: true, ReceiverId: "an-earlier-process",
+	})
+	// Calls to the moved grains from c (the first member's cache would go
+	// straight to them): c must hold them until b reports.
+	s.callsWait(t, c.Cluster, moved)
 }

@@ -432,7 +432,12 @@ type HandoverComplete struct {
 	// Not a completion: the sender asks for a full report (a completion of
 	// the receiver's from an earlier topology of the same hash reached it
 	// late, so it cannot trust the receiver's deltas).
-	Request       bool `protobuf:"varint,6,opt,name=request,proto3" json:"request,omitempty"`
+	Request bool `protobuf:"varint,6,opt,name=request,proto3" json:"request,omitempty"`
+	// The member ID of the receiver: what the other fields say holds for it
+	// alone, and another process at its address (one restarted there, under
+	// another ID) ignores the message. Empty from older members: taken as
+	// meant for whoever gets it.
+	ReceiverId    string `protobuf:"bytes,7,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +512,13 @@ func (x *HandoverComplete) GetRequest() bool {
 		return x.Request
 	}
 	return false
+}
+
+func (x *HandoverComplete) GetReceiverId() string {
+	if x != nil {
+		return x.ReceiverId
+	}
+	return ""
 }
 
 // ActivationTerminated tells an owner that an activation it records has
@@ -827,14 +839,16 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\rHandoverDelta\x12#\n" +
 	"\rtopology_hash\x18\x01 \x01(\x04R\ftopologyHash\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12C\n" +
-	"\aentries\x18\x03 \x03(\v2).troupe.cluster.internal.v1.HandoverEntryR\aentries\"\xbd\x01\n" +
+	"\aentries\x18\x03 \x03(\v2).troupe.cluster.internal.v1.HandoverEntryR\aentries\"\xde\x01\n" +
 	"\x10HandoverComplete\x12#\n" +
 	"\rtopology_hash\x18\x01 \x01(\x04R\ftopologyHash\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12#\n" +
 	"\rprevious_hash\x18\x03 \x01(\x04R\fpreviousHash\x12\x12\n" +
 	"\x04full\x18\x04 \x01(\bR\x04full\x12\x14\n" +
 	"\x05reply\x18\x05 \x01(\bR\x05reply\x12\x18\n" +
-	"\arequest\x18\x06 \x01(\bR\arequest\"\x80\x01\n" +
+	"\arequest\x18\x06 \x01(\bR\arequest\x12\x1f\n" +
+	"\vreceiver_id\x18\a \x01(\tR\n" +
+	"receiverId\"\x80\x01\n" +
 	"\x14ActivationTerminated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
 	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"\x92\x01\n" +
