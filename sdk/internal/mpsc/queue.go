@@ -42,9 +42,6 @@ type Queue[T any] struct {
 	// head and pos belong to the consumer: the ring and position it reads.
 	head *ring[T]
 	pos  uint64
-	// spare is a ring over the cells of one the consumer finished during a
-	// backlog, for the next producer that needs a successor (see recycle).
-	spare atomic.Pointer[ring[T]]
 }
 
 // Bound makes an empty, never used queue hold at most capacity items,
@@ -197,14 +194,12 @@ func (q *Queue[T]) successor(r *ring[T], size int) *ring[T] {
 	if r.next.Load() == nil {
 		var n *ring[T]
 		if size == maxRing {
-			n = q.spare.Swap(nil)
+			n = r.spare.Swap(nil)
 		}
 		if n == nil {
 			n = newRing[T](size)
 		}
-		if !r.next.CompareAndSwap(nil, n) && size == maxRing {
-			q.spare.CompareAndSwap(nil, n) // never linked: still unused
-		}
+		r.next.CompareAndSwap(nil, n)
 	}
 	r.tail.Or(closedBit)
 	q.tail.CompareAndSwap(r, r.next.Load())
@@ -251,28 +246,31 @@ func (q *Queue[T]) popSlow() (v T, ok bool) {
 }
 
 // recycle offers the cells of r, a full-size ring the consumer has just
-// read to the end, to the next successor a producer links, so that a
-// backlog that keeps a queue chaining rings does not allocate one per
-// maxRing items. Only the cells are reused, under a new ring: r itself
-// stays closed for good, so a producer still holding it can never claim a
-// cell again (nor has one claimed and unwritten: r would not be read to
-// the end). Every cell of r is free for the position that follows r's
-// last, so the new ring starts there with no cell touched.
+// read to the end, to the successor a producer links when the tail ring
+// fills, so that a backlog that keeps a queue chaining rings does not
+// allocate one per maxRing items. (The offer waits on the tail ring, not
+// in the Queue, which every actor's mailbox holds; if the tail moves on
+// meanwhile, the cells go with the ring they wait on.) Only the cells are
+// reused, under a new ring: r itself stays closed for good, so a producer
+// still holding it can never claim a cell again (nor has one claimed and
+// unwritten: r would not be read to the end). Every cell of r is free for
+// the position that follows r's last, so the new ring starts there with
+// no cell touched.
 func (q *Queue[T]) recycle(r *ring[T]) {
 	if r.bounded || len(r.cells) != maxRing {
 		return
 	}
 	n := &ring[T]{mask: r.mask, cells: r.cells, start: q.pos}
 	n.tail.Store(q.pos)
-	q.spare.Store(n)
+	q.tail.Load().spare.Store(n)
 }
 
 // Shrink swaps the ring of an empty queue for a minRing one when it is
 // bigger than shrinkAbove, releasing the buffer a burst needed. Call it only
 // from the consumer, after Pop reported empty.
 func (q *Queue[T]) Shrink() {
-	if q.spare.Load() != nil {
-		q.spare.Store(nil) // an idle queue keeps no spare cells
+	if t := q.tail.Load(); t != nil && t.spare.Load() != nil {
+		t.spare.Store(nil) // an idle queue keeps no spare cells
 	}
 	r := q.head
 	if r == nil || r.bounded || len(r.cells) <= shrinkAbove {

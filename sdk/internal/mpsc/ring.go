@@ -20,7 +20,9 @@ type ring[T any] struct {
 	// ring whose cells it took over ended (see Queue.recycle).
 	start uint64
 	// next is the successor ring in a Queue.
-	next  atomic.Pointer[ring[T]]
+	next atomic.Pointer[ring[T]]
+	// spare is cells the consumer offers for next (see Queue.recycle).
+	spare atomic.Pointer[ring[T]]
 	mask  uint64
 	cells []cell[T]
 	// bounded rings belong to bounded queues: full means full, not "link a
