@@ -56,9 +56,15 @@
 // messages go to dead letters, EndpointTerminated is published on the event
 // stream, and every local watcher of the peer's actors receives Terminated
 // with reason AddressTerminated. A peer that comes back within
-// ReconnectTimeout keeps its endpoint; if it comes back as another process
-// (another MemberID in the handshake), the actors watched there died with
-// the old one, and their watchers receive AddressTerminated all the same;
+// ReconnectTimeout keeps its endpoint. After a reconnect, the endpoint
+// first sends a Watch for every watch of the peer's actors it holds: a
+// Watch in a frame lost with the old connection would otherwise never
+// reach the peer, whose actor's end its watcher would never hear of (a
+// Watch the peer has is harmless, as a watcher watches once; one for an
+// actor that ended meanwhile is answered with Terminated). If the peer
+// comes back as another process (another MemberID in the handshake), the
+// actors watched there died with the old one, and their watchers receive
+// AddressTerminated all the same;
 // PeerRestarted is published, since what the old connection carried (a
 // request written on it as the old process died, an answer the old process
 // owed) may be lost without a dead letter. A Watch (or Unwatch) still

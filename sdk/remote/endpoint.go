@@ -181,6 +181,30 @@ func (p *peer) removeWatch(watchee string, watcher *actor.PID) bool {
 	return true
 }
 
+// rewatches returns a Watch for every watch in the set, of the current
+// epoch, for a reconnect to send before anything else: a Watch in a frame
+// lost with the old connection is in the set, but the peer never
+// registered it. The peer keeps one watch per watcher, so a Watch it has
+// is harmless, and it answers one for an actor that has ended meanwhile
+// with Terminated, which ends the watch once (see receiver.deliver).
+func (p *peer) rewatches() []outbound {
+	ser, typeName, err := p.r.serializers.forMessage(&actor.Watch{})
+	if err != nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	era := p.epoch.Load()
+	var recs []outbound
+	for watchee, set := range p.watches {
+		target := actor.NewPID(p.address, watchee)
+		for _, w := range set {
+			recs = append(recs, outbound{target: target, item: &actor.Watch{Watcher: w}, system: true, era: era, ser: ser, typeName: typeName})
+		}
+	}
+	return recs
+}
+
 // watchedLocally notes that the peer's watcher watches a local actor.
 func (p *peer) watchedLocally(watchee string, watcher *actor.PID) {
 	p.mu.Lock()
@@ -485,12 +509,14 @@ func (ep *endpoint) connectLoop() error {
 	for {
 		c, err := ep.connect()
 		if err == nil {
+			var rewatches []outbound
 			if connected {
 				cfg.Metrics.Reconnected(ep.peer.address)
 				ep.r.logger.Info("remote: reconnected", "peer", ep.peer.address)
+				rewatches = ep.peer.rewatches()
 			}
 			connected = true
-			err = ep.pump(c) // the stream told the peer of its member id (sawMember)
+			err = ep.pump(c, rewatches) // the stream told the peer of its member id (sawMember)
 			c.close()
 			if err == nil || isPermanent(err) {
 				return err
@@ -684,8 +710,9 @@ func disconnectError(address string, d *wire.Disconnect) error {
 }
 
 // pump writes batches until the stream fails, the peer says goodbye, or the
-// endpoint is stopped. A nil error means a flush completed.
-func (ep *endpoint) pump(c *conn) error {
+// endpoint is stopped. A nil error means a flush completed. The records of
+// first go out before anything queued.
+func (ep *endpoint) pump(c *conn, first []outbound) error {
 	cfg := &ep.r.cfg
 	enc := wire.NewBatchEncoder()
 	var recs []outbound // the frame's messages, kept until it is written
@@ -698,8 +725,12 @@ func (ep *endpoint) pump(c *conn) error {
 		clear(recs)
 		recs = recs[:0]
 		for enc.Count() < cfg.BatchSize && enc.Size() <= budget {
-			rec, ok := ep.queue.Pop()
-			if !ok {
+			var rec outbound
+			if len(first) > 0 {
+				rec, first = first[0], first[1:]
+			} else if next, ok := ep.queue.Pop(); ok {
+				rec = next
+			} else {
 				break
 			}
 			if rec.system && ep.peer.stale(&rec) {

@@ -166,6 +166,28 @@ func cutStreams(nodes ...*node) {
 	}
 }
 
+// reconnect cuts the streams between a and b and waits until a's endpoint
+// has connected to b again.
+func reconnect(t *testing.T, a, b *node) {
+	t.Helper()
+	n := a.logs.Count("remote: reconnected")
+	cutStreams(a, b)
+	testkit.Eventually(t, "a to reconnect to b", func() bool { return a.logs.Count("remote: reconnected") > n })
+}
+
+// terminatedFrom waits until the probe w on a has n messages, then returns
+// its Terminated messages once everything b sent a before has arrived (a
+// needs an "echo").
+func terminatedFrom(t *testing.T, w *probe, n int, a, b *node) []*actor.Terminated {
+	t.Helper()
+	w.got.WaitLen(t, n)
+	// Anything b sent a before this request reached a before its answer.
+	if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("sync")); err != nil {
+		t.Fatal(err)
+	}
+	return terminatedOf(w.got.Snapshot())
+}
+
 // Watching the same remote actor twice, or watching, unwatching and
 // watching again, with the connection lost and made again to the same
 // process in between, ends in one Terminated when the actor stops, and
@@ -184,12 +206,7 @@ func TestWatchesAcrossAReconnectToTheSameProcessEndOnce(t *testing.T) {
 	}
 	twice, again := actor.NewPID(b.r.Address(), "twice"), actor.NewPID(b.r.Address(), "again")
 	w, watcher := addProbe(t, a.sys, "watcher")
-	reconnect := func() {
-		t.Helper()
-		n := a.logs.Count("remote: reconnected")
-		cutStreams(a, b)
-		testkit.Eventually(t, "a to reconnect to b", func() bool { return a.logs.Count("remote: reconnected") > n })
-	}
+	reconnect := func() { reconnect(t, a, b) }
 
 	a.sys.SendSystemMessage(twice, &actor.Watch{Watcher: watcher})
 	a.sys.SendSystemMessage(again, &actor.Watch{Watcher: watcher})
@@ -207,12 +224,7 @@ func TestWatchesAcrossAReconnectToTheSameProcessEndOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.got.WaitLen(t, 2)
-	// Anything b sent a before this request reached a before its answer.
-	if _, err := b.sys.Request(testkit.Context(t), actor.NewPID(a.r.Address(), "echo"), str("sync")); err != nil {
-		t.Fatal(err)
-	}
-	got := terminatedOf(w.got.Snapshot())
+	got := terminatedFrom(t, w, 2, a, b)
 	if len(got) != 2 || len(w.got.Snapshot()) != 2 {
 		t.Fatalf("the watcher received %v, want one Terminated for each of twice and again", w.got.Snapshot())
 	}
@@ -397,4 +409,47 @@ func watchedBy(r *Remote, address string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.watchedBy)
+}
+
+// A Watch whose frame was lost with the connection (gRPC took it, the
+// connection broke before the peer read it) stays in the watch set, but
+// the peer never registered it. After a reconnect to the same process the
+// watch holds all the same: the watcher hears of the actor's end once,
+// whether the actor ends later or ended while the Watch was lost.
+func TestAWatchLostWithTheConnectionHoldsAfterAReconnect(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout
+	a, b := startNode(t, cfg), startNode(t, fastConfig())
+	for _, name := range []string{"echo", "target", "gone"} {
+		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	target, gone := actor.NewPID(b.r.Address(), "target"), actor.NewPID(b.r.Address(), "gone")
+	syncWith(t, a, b.r.Address())
+	w, watcher := addProbe(t, a.sys, "watcher")
+	// The Watches were lost: in a's watch set, never sent. (A frame gRPC
+	// took is lost only if the connection breaks before the peer reads
+	// it, which no test can time.)
+	p := a.r.existingPeer(b.r.Address())
+	p.addWatch(target.Id, watcher)
+	p.addWatch(gone.Id, watcher)
+	if err := b.sys.StopAndWait(testkit.Context(t), gone); err != nil {
+		t.Fatal(err)
+	}
+	reconnect(t, a, b)
+	syncWith(t, a, b.r.Address())
+	if err := b.sys.StopAndWait(testkit.Context(t), target); err != nil {
+		t.Fatal(err)
+	}
+	got := terminatedFrom(t, w, 2, a, b)
+	if len(got) != 2 || len(w.got.Snapshot()) != 2 || got[0].Who.Equal(got[1].Who) {
+		t.Fatalf("the watcher received %v, want one Terminated for each of gone and target", w.got.Snapshot())
+	}
+	if n := watchedBy(b.r, a.r.Address()); n > 0 {
+		t.Fatalf("b keeps %d watches by a after their end", n)
+	}
 }
