@@ -26,14 +26,20 @@ type load struct {
 	ok, failed atomic.Int64
 	errs       chan error
 	stop       chan struct{}
+	stopOnce   sync.Once
 	wg         sync.WaitGroup
 }
 
 // callTimeout bounds each call of the load; retries happen inside it.
 const callTimeout = 10 * time.Second
 
-func startLoad(callers []*cluster.Cluster, identities, workers int, seed uint64) *load {
+// startLoad starts workers goroutines that call identities random
+// counters (seeded) through callers, in turn. The load stops when the test
+// ends, if finish has not stopped it: a test that failed half-way must not
+// leave it calling for the rest of the run.
+func startLoad(t *testing.T, callers []*cluster.Cluster, identities, workers int, seed uint64) *load {
 	l := &load{errs: make(chan error, 16), stop: make(chan struct{})}
+	t.Cleanup(l.halt) // before the fixture's cleanup, registered earlier
 	for w := range workers {
 		c := callers[w%len(callers)]
 		rng := rand.New(rand.NewPCG(seed, uint64(w)))
@@ -77,10 +83,15 @@ func (l *load) progress(t *testing.T, n int64) {
 	testkit.Eventually(t, fmt.Sprintf("%d more successful calls", n), func() bool { return l.ok.Load() >= target })
 }
 
+// halt stops the load and waits for its callers.
+func (l *load) halt() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
 func (l *load) finish(t *testing.T) {
 	t.Helper()
-	close(l.stop)
-	l.wg.Wait()
+	l.halt()
 	if n := l.failed.Load(); n > 0 {
 		close(l.errs)
 		var first []error
@@ -138,7 +149,7 @@ func TestGracefulLeaveUnderLoadLosesNoCall(t *testing.T) {
 	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
 	client := f.AddClient()
 	nodes := f.Members()
-	work := startLoad([]*cluster.Cluster{client.Cluster, nodes[0].Cluster}, 200, 8, 1)
+	work := startLoad(t, []*cluster.Cluster{client.Cluster, nodes[0].Cluster}, 200, 8, 1)
 	work.progress(t, 500)
 	leaver := nodes[2]
 	if len(l.liveAt(leaver.Remote.Address())) == 0 {
@@ -192,7 +203,7 @@ func TestJoinsAndLeavesUnderLoadKeepOneActivationPerIdentity(t *testing.T) {
 	f := clustertest.New(t, 3, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}, Cluster: cluster.Config{Metrics: metrics}})
 	client := f.AddClient()
 	anchor := f.Members()[0]
-	work := startLoad([]*cluster.Cluster{client.Cluster, anchor.Cluster}, 300, 8, 2)
+	work := startLoad(t, []*cluster.Cluster{client.Cluster, anchor.Cluster}, 300, 8, 2)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for step := range 8 {
 		work.progress(t, 300)
@@ -236,7 +247,7 @@ func TestFlapsUnseenBySomeMembersUnderLoadKeepOneActivationPerIdentity(t *testin
 	})
 	client := f.AddClient()
 	members := f.Members()[:3]
-	work := startLoad([]*cluster.Cluster{client.Cluster, members[0].Cluster}, 300, 8, 5)
+	work := startLoad(t, []*cluster.Cluster{client.Cluster, members[0].Cluster}, 300, 8, 5)
 	rng := rand.New(rand.NewPCG(6, 7))
 	for range 6 {
 		work.progress(t, 300)

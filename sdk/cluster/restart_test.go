@@ -31,7 +31,7 @@ func restartLoad(t *testing.T, seed uint64, restart func(f *clustertest.Fixture,
 	f := clustertest.New(t, 4, clustertest.Options{Kinds: []cluster.Kind{counterKind(l, 0)}})
 	client := f.AddClient()
 	anchor, others := f.Members()[0], f.Members()[1:4]
-	work := startLoad([]*cluster.Cluster{client.Cluster, anchor.Cluster}, 300, 8, seed)
+	work := startLoad(t, []*cluster.Cluster{client.Cluster, anchor.Cluster}, 300, 8, seed)
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
 	for _, old := range others {
