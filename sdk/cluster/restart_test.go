@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
 	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
-	"github.com/troupehq/troupe/sdk/remote"
 )
 
 // restartLoad runs a cluster of four members and a client under load, and
@@ -202,82 +200,6 @@ func muteOnceKind(received chan<- struct{}) cluster.Kind {
 	})}
 }
 
-// callMuted starts two members of opts, which hold a muteOnceKind, and a
-// call from the first (the caller) to a grain the second (the host) owns,
-// and so hosts. It returns once the grain has the request, which it does
-// not answer. The call's end comes on called: an error, or nil for the
-// grain's answer to a retry.
-func callMuted(t *testing.T, opts clustertest.Options) (f *clustertest.Fixture, caller, host *clustertest.Node, called <-chan error) {
-	t.Helper()
-	received := make(chan struct{}, 1)
-	opts.Kinds = []cluster.Kind{muteOnceKind(received)}
-	f = clustertest.New(t, 2, opts)
-	caller, host = f.Members()[0], f.Members()[1]
-	var id cluster.ClusterIdentity
-	for i := 0; cluster.OwnerOf(host.Cluster.Topology(), id) != host.Cluster.Self().ID; i++ {
-		id = cluster.ClusterIdentity{Kind: "mute", ID: fmt.Sprint("m", i)}
-	}
-	ended := make(chan error, 1)
-	go func() {
-		res, err := caller.Cluster.Request(testkit.Context(t), id, wrapperspb.String("hello"))
-		if who, ok := res.(*wrapperspb.StringValue); err == nil && (!ok || who.GetValue() != id.ID) {
-			err = fmt.Errorf("answered %v", res)
-		}
-		ended <- err
-	}()
-	<-received
-	return f, caller, host, ended
-}
-
-// reconnects counts the connections re-established to each peer address.
-type reconnects struct {
-	remote.NopMetrics
-	mu sync.Mutex
-	to map[string]int
-}
-
-func (m *reconnects) Reconnected(address string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.to == nil {
-		m.to = make(map[string]int)
-	}
-	m.to[address]++
-}
-
-func (m *reconnects) count(address string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.to[address]
-}
-
-// A call waits for an answer lost with the connection to the grain's
-// member, which broke without a goodbye (a network failure) and was made
-// again to the same process. The answer will not come, and the call fails
-// over at once: its retry is answered (before, it waited until its context
-// ended).
-func TestACallWaitingOnAnAnswerLostWithAConnectionFailsOver(t *testing.T) {
-	metrics := &reconnects{}
-	_, caller, host, called := callMuted(t, clustertest.Options{Remote: remote.Config{Metrics: metrics}})
-	// The host gives up its endpoint to the caller, which ends the stream
-	// it writes on: the caller's connection, if it is that stream (one
-	// either dialed), else the host's next endpoint claims the caller's
-	// stream, and the next round ends it. The caller reconnects to the
-	// same process.
-	cut := errors.New("cut by the test")
-	testkit.Eventually(t, "the caller to reconnect to the host", func() bool {
-		if metrics.count(host.Remote.Address()) > 0 {
-			return true
-		}
-		host.Remote.TerminateEndpoint(caller.Remote.Address(), cut)
-		host.System.Send(actor.NewPID(caller.Remote.Address(), "nobody"), wrapperspb.String("connect"))
-		return false
-	})
-	if err := <-called; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A call waits for an answer the member's process owed when it died, and
 // the process is restarted at its address while the membership still lists
 // the old one. The connection to the address reaches the new process: the
@@ -286,8 +208,26 @@ func TestACallWaitingOnAnAnswerLostWithAConnectionFailsOver(t *testing.T) {
 // on the old connection after the membership had, until its context
 // ended).
 func TestACallWaitingOnAProcessRestartedAtItsAddressFailsOver(t *testing.T) {
+	received := make(chan struct{}, 1)
 	metrics := &countingMetrics{}
-	f, _, old, called := callMuted(t, clustertest.Options{Cluster: cluster.Config{Metrics: metrics}})
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{muteOnceKind(received)},
+		Cluster: cluster.Config{Metrics: metrics},
+	})
+	caller, old := f.Members()[0], f.Members()[1]
+	var id cluster.ClusterIdentity
+	for i := 0; cluster.OwnerOf(old.Cluster.Topology(), id) != old.Cluster.Self().ID; i++ {
+		id = cluster.ClusterIdentity{Kind: "mute", ID: fmt.Sprint("m", i)}
+	}
+	called := make(chan error, 1)
+	go func() {
+		res, err := caller.Cluster.Request(testkit.Context(t), id, wrapperspb.String("hello"))
+		if who, ok := res.(*wrapperspb.StringValue); err == nil && (!ok || who.GetValue() != id.ID) {
+			err = fmt.Errorf("answered %v", res)
+		}
+		called <- err
+	}()
+	<-received
 	f.Crash(old)
 	f.Restart(old)
 	testkit.Eventually(t, "the call to fail over", func() bool { return metrics.retries.Load() > 0 })

@@ -43,12 +43,9 @@
 // Messages from one sender to one actor arrive in order. Each peer has a
 // send queue of SendQueueSize messages; when it is full, senders wait up to
 // QueueFullTimeout for room, then the message goes to dead letters with
-// ErrQueueFull. Delivery is at most once: messages in a frame that could
-// not be written go to dead letters, but those in a frame gRPC took and
-// the connection lost before the peer read it vanish without one
-// (ConnectionLost says when that may have happened). A request to an
-// actor that does not exist on the peer fails at once with
-// actor.ErrDeadLetter.
+// ErrQueueFull. Delivery is at most once: messages in a frame lost with a
+// connection go to dead letters, and a request to an actor that does not
+// exist on the peer fails at once with actor.ErrDeadLetter.
 //
 // # Failures
 //
@@ -59,9 +56,7 @@
 // messages go to dead letters, EndpointTerminated is published on the event
 // stream, and every local watcher of the peer's actors receives Terminated
 // with reason AddressTerminated. A peer that comes back within
-// ReconnectTimeout keeps its endpoint. A connection that breaks without a
-// goodbye publishes ConnectionLost: what it carried may be lost, both
-// ways, without a dead letter. After a reconnect, the endpoint
+// ReconnectTimeout keeps its endpoint. After a reconnect, the endpoint
 // first sends a Watch for every watch of the peer's actors it holds: a
 // Watch in a frame lost with the old connection would otherwise never
 // reach the peer, whose actor's end its watcher would never hear of (a

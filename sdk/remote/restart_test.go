@@ -166,26 +166,6 @@ func cutStreams(nodes ...*node) {
 	}
 }
 
-// reconnectingPair starts a, which reconnects to a lost peer for
-// testkit.Timeout before it gives up, and b; each has an "echo" (for
-// syncWith and terminatedFrom), and b an echo of each of names too.
-func reconnectingPair(t *testing.T, names ...string) (a, b *node) {
-	t.Helper()
-	cfg := fastConfig()
-	cfg.ReconnectTimeout = testkit.Timeout
-	a, b = startNode(t, cfg), startNode(t, fastConfig())
-	spawn := func(sys *actor.System, name string) {
-		if _, err := sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	spawn(a.sys, "echo")
-	for _, name := range append([]string{"echo"}, names...) {
-		spawn(b.sys, name)
-	}
-	return a, b
-}
-
 // reconnect cuts the streams between a and b and waits until a's endpoint
 // has connected to b again.
 func reconnect(t *testing.T, a, b *node) {
@@ -213,7 +193,17 @@ func terminatedFrom(t *testing.T, w *probe, n int, a, b *node) []*actor.Terminat
 // process in between, ends in one Terminated when the actor stops, and
 // leaves no watch behind.
 func TestWatchesAcrossAReconnectToTheSameProcessEndOnce(t *testing.T) {
-	a, b := reconnectingPair(t, "twice", "again")
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout
+	a, b := startNode(t, cfg), startNode(t, fastConfig())
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"echo", "twice", "again"} {
+		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	twice, again := actor.NewPID(b.r.Address(), "twice"), actor.NewPID(b.r.Address(), "again")
 	w, watcher := addProbe(t, a.sys, "watcher")
 	reconnect := func() { reconnect(t, a, b) }
@@ -427,7 +417,17 @@ func watchedBy(r *Remote, address string) int {
 // watch holds all the same: the watcher hears of the actor's end once,
 // whether the actor ends later or ended while the Watch was lost.
 func TestAWatchLostWithTheConnectionHoldsAfterAReconnect(t *testing.T) {
-	a, b := reconnectingPair(t, "target", "gone")
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout
+	a, b := startNode(t, cfg), startNode(t, fastConfig())
+	for _, name := range []string{"echo", "target", "gone"} {
+		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+		t.Fatal(err)
+	}
 	target, gone := actor.NewPID(b.r.Address(), "target"), actor.NewPID(b.r.Address(), "gone")
 	syncWith(t, a, b.r.Address())
 	w, watcher := addProbe(t, a.sys, "watcher")
@@ -451,36 +451,5 @@ func TestAWatchLostWithTheConnectionHoldsAfterAReconnect(t *testing.T) {
 	}
 	if n := watchedBy(b.r, a.r.Address()); n > 0 {
 		t.Fatalf("b keeps %d watches by a after their end", n)
-	}
-}
-
-// A connection that breaks without a goodbye and is made again to the
-// same process is reported with ConnectionLost, since what it carried may
-// be lost; the end of a connection by the peer's goodbye is not.
-func TestAConnectionLostWithoutAGoodbyeIsPublished(t *testing.T) {
-	a, b := reconnectingPair(t)
-	var lost testkit.Recorder[*ConnectionLost]
-	var ended testkit.Recorder[*EndpointTerminated]
-	subs := []*actor.Subscription{
-		actor.Subscribe(a.sys.EventStream(), func(e *ConnectionLost) { lost.Add(e) }),
-		actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { ended.Add(e) }),
-	}
-	defer func() {
-		for _, s := range subs {
-			s.Unsubscribe()
-		}
-	}()
-	syncWith(t, a, b.r.Address())
-	reconnect(t, a, b)
-	if e := lost.WaitLen(t, 1)[0]; e.Address != b.r.Address() || e.Reason == nil {
-		t.Fatalf("ConnectionLost = %+v, want one for %s with a reason", e, b.r.Address())
-	}
-	syncWith(t, a, b.r.Address())
-	if err := b.r.Shutdown(testkit.Context(t)); err != nil {
-		t.Fatal(err)
-	}
-	ended.WaitLen(t, 1)
-	if got := lost.Snapshot(); len(got) != 1 {
-		t.Fatalf("ConnectionLost published %d times, want once (not for the goodbye): %v", len(got), got)
 	}
 }
