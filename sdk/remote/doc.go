@@ -43,9 +43,13 @@
 // Messages from one sender to one actor arrive in order. Each peer has a
 // send queue of SendQueueSize messages; when it is full, senders wait up to
 // QueueFullTimeout for room, then the message goes to dead letters with
-// ErrQueueFull. Delivery is at most once: messages in a frame lost with a
-// connection go to dead letters, and a request to an actor that does not
-// exist on the peer fails at once with actor.ErrDeadLetter.
+// ErrQueueFull. Delivery is at most once: messages in a frame that could
+// not be written go to dead letters, but a frame gRPC took and a broken
+// connection lost is gone without one (a requester waiting for its answer
+// waits until its context ends; the cluster's calls fail over sooner only
+// when the peer's process restarted, see PeerRestarted). A request to an
+// actor that does not exist on the peer fails at once with
+// actor.ErrDeadLetter.
 //
 // # Failures
 //
