@@ -60,9 +60,12 @@
 // two members came from different topologies, each sends the other a full
 // report of the activations the other owns, and only that counts as done
 // (for the topologies that follow too: a member whose full report we lack
-// is asked again with each completion it sends). An owner keeps the
-// entries it dropped when their identities moved away until a handover
-// completes, and takes them back if they move back (A→B→A): their hosts
+// is asked again with each completion it sends). A member whose
+// completion of the topology before never came is asked for a full report
+// too: what it sent then was lost, as on a connection to an address whose
+// process had died when it wrote there (another runs there now). An owner
+// keeps the entries it dropped when their identities moved away until a
+// handover completes, and takes them back if they move back (A→B→A): their hosts
 // may have seen no change. Owners forget the activations of members that
 // left at once, and calls waiting on such a member fail over at once; so
 // do calls waiting on a member whose process was restarted at its address

@@ -121,6 +121,13 @@ type mark struct {
 	// reports for the topology it is in (a completion of ours from an
 	// earlier topology of the same hash reached it late).
 	request bool
+	// lost, set by the receiver (it does not travel), says that the
+	// sender's completion of its previous topology never reached us: what
+	// it sent then (its reports, and that completion) was lost, as with a
+	// connection to an address whose old process had died when the sender
+	// wrote on it, and a new one runs there now. Its reports of changes
+	// since then cannot complete our table.
+	lost bool
 }
 
 type hostedEntry struct {
@@ -259,7 +266,7 @@ func (s *ownerState) judge(m mark, prev uint64, fullTo bool) {
 	switch {
 	case m.full:
 		delete(s.untrusted, m.member)
-	case m.prev != prev || s.untrusted[m.member]:
+	case m.prev != prev || m.lost || s.untrusted[m.member]:
 		s.untrusted[m.member] = true
 		s.asks[m.member] = true
 	}
@@ -411,6 +418,11 @@ func (s *ownerState) applyDone(hash uint64, m mark) bool {
 	}
 	ahead := s.ahead(m.member)
 	if !m.reply {
+		// Completions of one sender come in the order it sent them: the
+		// one before this was for the topology this one names as previous.
+		if last, ok := s.lastMark[m.member]; m.prev != 0 && (!ok || last != m.prev) {
+			m.lost = true
+		}
 		s.lastMark[m.member] = hash
 	}
 	if hash == s.hash() {

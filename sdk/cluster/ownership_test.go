@@ -701,6 +701,11 @@ func (n *handoverNet) deliver(from, to string) {
 	}
 }
 
+// drop loses everything from sends to to that is not delivered yet.
+func (n *handoverNet) drop(from, to string) {
+	delete(n.queue, [2]string{from, to})
+}
+
 // settle delivers everything, in a fixed order.
 func (n *handoverNet) settle() {
 	for {
@@ -765,3 +770,45 @@ func TestAMemberUntrustedForAnEarlierTopologyIsAskedAgain(t *testing.T) {
 // handoverNet delivers the handover messages of ownerStates in the order a
 // test chooses, first in first out per pair, as the identity actor sends
 // them.
+
+// TestAMemberWhoseReportsWereLostIsAskedForAFullReport: n is a new process
+// at the address of o, which died while the membership still listed it.
+// h's report of a grain that moved to n, and its completion, were written
+// on the connection to o's process and lost. o is dropped: h's completion
+// of that topology names the one whose reports were lost as previous, as
+// n's own previous does, but n must not take h's part as done without the
+// grain's entry: it would start a second activation.
+func TestAMemberWhoseReportsWereLostIsAskedForAFullReport(t *testing.T) {
+	t0, t1, t2 := simTopo("h", "o"), simTopo("h", "o", "n"), simTopo("h", "n")
+	var id ClusterIdentity
+	for i := 0; ; i++ {
+		id = ClusterIdentity{Kind: "k", ID: fmt.Sprint(i)}
+		own0, _ := newPlacement(t0).owner(id)
+		own1, _ := newPlacement(t1).owner(id)
+		own2, _ := newPlacement(t2).owner(id)
+		if own0 == "h" && own1 == "n" && own2 == "n" {
+			break
+		}
+	}
+	n := newHandoverNet("h", "o", "n")
+	n.adopt("h", t0)
+	n.adopt("o", t0)
+	n.settle()
+	pid := actor.NewPID("h", grainName(id, 1))
+	n.states["h"].hostStarted(id, pid)
+	delete(n.states, "o") // o's process dies; the membership lists it still
+	n.adopt("n", t1)
+	n.adopt("h", t1)
+	n.drop("h", "n") // written on the connection to o's process
+	n.adopt("h", t2)
+	n.adopt("n", t2)
+	st := n.states["n"]
+	n.deliver("h", "n") // h's completion of t2 comes first
+	if _, ok := st.owned[id]; !ok && !st.inFlux(id) {
+		t.Fatalf("n completed the handover of t2 without h's activation of %v: a second activation could start", id)
+	}
+	n.settle()
+	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {
+		t.Fatalf("n owns %v, complete %v (done %v, untrusted %v), want h's activation %v", act.pid, st.complete, st.done, st.untrusted, pid)
+	}
+}
