@@ -592,16 +592,7 @@ func TestOwnerTablesMatchActivationsThroughFlapsAndCrashes(t *testing.T) {
 // end of its handover without the entry.
 func TestAnOwnerThatGoesAwayAndBackBeforeTheNextChangeKeepsItsEntries(t *testing.T) {
 	a0, a, b, c := simTopo("h"), simTopo("h", "r"), simTopo("h", "r", "x"), simTopo("h", "r", "y")
-	var id ClusterIdentity
-	for i := 0; ; i++ {
-		id = ClusterIdentity{Kind: "k", ID: fmt.Sprint(i)}
-		ownA, _ := newPlacement(a).owner(id)
-		ownB, _ := newPlacement(b).owner(id)
-		ownC, _ := newPlacement(c).owner(id)
-		if ownA == "r" && ownB == "x" && ownC == "r" {
-			break
-		}
-	}
+	id := identityOwnedBy(t, []Topology{a, b, c}, "r", "x", "r")
 	h, r, y := newOwnerState("h"), newOwnerState("r"), newOwnerState("y")
 	h.adopt(newPlacement(a0))
 	pid := actor.NewPID("h", grainName(id, 1))
@@ -728,6 +719,31 @@ func (n *handoverNet) settle() {
 	}
 }
 
+// identityOwnedBy returns the first identity of kind "k" (ids 0, 1, …)
+// whose owner in each of topos is the member of owners at the same index.
+func identityOwnedBy(t *testing.T, topos []Topology, owners ...string) ClusterIdentity {
+	t.Helper()
+	places := make([]*placement, len(topos))
+	for j, topo := range topos {
+		places[j] = newPlacement(topo)
+	}
+	for i := range 100_000 {
+		id := ClusterIdentity{Kind: "k", ID: fmt.Sprint(i)}
+		match := true
+		for j, p := range places {
+			if own, _ := p.owner(id); own != owners[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return id
+		}
+	}
+	t.Fatalf("no identity has owners %v in turn", owners)
+	return ClusterIdentity{}
+}
+
 func simTopo(ids ...string) Topology {
 	var ms []Member
 	for _, id := range ids {
@@ -780,16 +796,7 @@ func TestAMemberUntrustedForAnEarlierTopologyIsAskedAgain(t *testing.T) {
 // grain's entry: it would start a second activation.
 func TestAMemberWhoseReportsWereLostIsAskedForAFullReport(t *testing.T) {
 	t0, t1, t2 := simTopo("h", "o"), simTopo("h", "o", "n"), simTopo("h", "n")
-	var id ClusterIdentity
-	for i := 0; ; i++ {
-		id = ClusterIdentity{Kind: "k", ID: fmt.Sprint(i)}
-		own0, _ := newPlacement(t0).owner(id)
-		own1, _ := newPlacement(t1).owner(id)
-		own2, _ := newPlacement(t2).owner(id)
-		if own0 == "h" && own1 == "n" && own2 == "n" {
-			break
-		}
-	}
+	id := identityOwnedBy(t, []Topology{t0, t1, t2}, "h", "n", "n")
 	n := newHandoverNet("h", "o", "n")
 	n.adopt("h", t0)
 	n.adopt("o", t0)

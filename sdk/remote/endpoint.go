@@ -48,10 +48,10 @@ type peer struct {
 	seen sync.Mutex
 
 	mu      sync.Mutex
-	watches map[string]map[watcherKey]*actor.PID // remote watchee id → local watchers
-	// watchedBy holds the peer's watches of local actors: local watchee id
-	// → the peer's watchers.
-	watchedBy map[string]map[watcherKey]*actor.PID
+	watches watchSet // the peer's actors (remote watchee ids) watched here
+	// watchedBy holds the peer's watches of local actors (local watchee
+	// ids).
+	watchedBy watchSet
 	member    string // the member id of the last connection's peer
 	// epoch counts the times the watches were forgotten, their watchers
 	// told (written under mu). A Watch or Unwatch queued in an earlier
@@ -63,6 +63,37 @@ type peer struct {
 }
 
 type watcherKey struct{ address, id string }
+
+// watchSet maps a watchee's id to its watchers. The zero value is empty
+// and ready to use.
+type watchSet map[string]map[watcherKey]*actor.PID
+
+// add records watcher of watchee; a watcher watches an actor once.
+func (s *watchSet) add(watchee string, watcher *actor.PID) {
+	if *s == nil {
+		*s = make(watchSet)
+	}
+	set := (*s)[watchee]
+	if set == nil {
+		set = make(map[watcherKey]*actor.PID)
+		(*s)[watchee] = set
+	}
+	set[watcherKey{watcher.Address, watcher.Id}] = watcher
+}
+
+// remove forgets watcher of watchee, and reports whether it was there.
+func (s watchSet) remove(watchee string, watcher *actor.PID) bool {
+	set := s[watchee]
+	k := watcherKey{watcher.Address, watcher.Id}
+	if _, ok := set[k]; !ok {
+		return false
+	}
+	delete(set, k)
+	if len(set) == 0 {
+		delete(s, watchee)
+	}
+	return true
+}
 
 func (p *peer) SendUserMessage(pid *actor.PID, item any) { p.send(pid, item, false, 0) }
 
@@ -152,15 +183,7 @@ func (p *peer) endpoint() (*endpoint, error) {
 func (p *peer) addWatch(watchee string, watcher *actor.PID) uint32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.watches == nil {
-		p.watches = make(map[string]map[watcherKey]*actor.PID)
-	}
-	set := p.watches[watchee]
-	if set == nil {
-		set = make(map[watcherKey]*actor.PID)
-		p.watches[watchee] = set
-	}
-	set[watcherKey{watcher.Address, watcher.Id}] = watcher
+	p.watches.add(watchee, watcher)
 	return p.epoch.Load()
 }
 
@@ -169,16 +192,7 @@ func (p *peer) addWatch(watchee string, watcher *actor.PID) uint32 {
 func (p *peer) removeWatch(watchee string, watcher *actor.PID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	set := p.watches[watchee]
-	k := watcherKey{watcher.Address, watcher.Id}
-	if _, ok := set[k]; !ok {
-		return false
-	}
-	delete(set, k)
-	if len(set) == 0 {
-		delete(p.watches, watchee)
-	}
-	return true
+	return p.watches.remove(watchee, watcher)
 }
 
 // rewatches returns a Watch for every watch in the set, of the current
@@ -209,15 +223,7 @@ func (p *peer) rewatches() []outbound {
 func (p *peer) watchedLocally(watchee string, watcher *actor.PID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.watchedBy == nil {
-		p.watchedBy = make(map[string]map[watcherKey]*actor.PID)
-	}
-	set := p.watchedBy[watchee]
-	if set == nil {
-		set = make(map[watcherKey]*actor.PID)
-		p.watchedBy[watchee] = set
-	}
-	set[watcherKey{watcher.Address, watcher.Id}] = watcher
+	p.watchedBy.add(watchee, watcher)
 }
 
 // unwatchedLocally forgets the peer's watcher of a local actor (its
@@ -225,12 +231,7 @@ func (p *peer) watchedLocally(watchee string, watcher *actor.PID) {
 func (p *peer) unwatchedLocally(watchee string, watcher *actor.PID) uint32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if set := p.watchedBy[watchee]; set != nil {
-		delete(set, watcherKey{watcher.Address, watcher.Id})
-		if len(set) == 0 {
-			delete(p.watchedBy, watchee)
-		}
-	}
+	p.watchedBy.remove(watchee, watcher)
 	return p.incarnation.Load()
 }
 
@@ -254,7 +255,7 @@ func (p *peer) sawMember(member string) {
 	last := p.member
 	p.member = member
 	restarted := last != "" && last != member
-	var watches, watchedBy map[string]map[watcherKey]*actor.PID
+	var watches, watchedBy watchSet
 	if restarted {
 		watches = p.forgetWatchesLocked()
 		watchedBy = p.watchedBy
@@ -302,7 +303,7 @@ func (p *peer) addressTerminated() {
 // tells, and begins a new epoch: in the same step, so that a Watch is
 // either told of here and not sent (its epoch has ended), or sent and
 // not told of.
-func (p *peer) forgetWatchesLocked() map[string]map[watcherKey]*actor.PID {
+func (p *peer) forgetWatchesLocked() watchSet {
 	watches := p.watches
 	p.watches = nil
 	p.epoch.Add(1)
@@ -328,7 +329,7 @@ func (p *peer) stale(rec *outbound) bool {
 
 // terminated sends Terminated (AddressTerminated) to the watchers of
 // watches, forgotten by forgetWatchesLocked.
-func (p *peer) terminated(watches map[string]map[watcherKey]*actor.PID) {
+func (p *peer) terminated(watches watchSet) {
 	for watchee, set := range watches {
 		who := actor.NewPID(p.address, watchee)
 		for _, w := range set {

@@ -200,14 +200,8 @@ func (f *Fixture) Kill(n *Node) {
 	if n.stopped {
 		return
 	}
-	n.stopped = true
 	f.Registry.Kill(n.Remote.Config().MemberID)
-	n.Cluster.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
-	defer cancel()
-	if err := n.System.Shutdown(ctx); err != nil {
-		f.t.Errorf("%s: system shutdown: %v", n.Name, err)
-	}
+	f.die(n)
 }
 
 // Crash stops n as if its process died unseen by the membership: the
@@ -219,8 +213,15 @@ func (f *Fixture) Crash(n *Node) {
 	if n.stopped {
 		return
 	}
-	n.stopped = true
 	n.membership.crashed.Store(true)
+	f.die(n)
+}
+
+// die ends n's process without a goodbye: its cluster closes at once and
+// its system shuts down.
+func (f *Fixture) die(n *Node) {
+	f.t.Helper()
+	n.stopped = true
 	n.Cluster.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 	defer cancel()
