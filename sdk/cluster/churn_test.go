@@ -17,6 +17,7 @@ import (
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
+	"github.com/troupehq/troupe/sdk/remote"
 )
 
 // load calls random identities from callers until stopped, counting
@@ -720,5 +721,51 @@ func TestAStaleHandoverTimeoutDoesNotEndALaterHandover(t *testing.T) {
 	}
 	if n := metrics.timedOut.Load(); n != 1 {
 		t.Fatalf("the current topology's timeout: %d handovers timed out, want 1", n)
+	}
+}
+
+// TestAHandoverTooLargeForOneMessageReachesTheNewOwner: a host whose
+// report to a new owner is larger than a remote message may be sends it in
+// parts; the new owner, which waits for every report (the timeout is an
+// hour), must get them all, or it starts a second activation of each grain
+// whose entry was lost.
+func TestAHandoverTooLargeForOneMessageReachesTheNewOwner(t *testing.T) {
+	l := newLedger()
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(l, 0)},
+		Cluster: cluster.Config{HandoverTimeout: time.Hour},
+		Remote:  remote.Config{MaxMessageSize: 16 << 10},
+	})
+	first := f.Members()[0].Cluster
+	const grains = 2_000 // some 200 KiB of entries, a third of it moving
+	ids := make([]string, grains)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			for i := w; i < grains && errs[w] == nil; i += len(errs) {
+				ids[i] = fmt.Sprint("big", i)
+				_, errs[w] = first.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: ids[i]}, wrapperspb.String("inc"))
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	joined := f.AddMember()
+	f.WaitConverged()
+	moved := 0
+	for _, id := range ids {
+		if cluster.OwnerOf(joined.Cluster.Topology(), cluster.ClusterIdentity{Kind: "counter", ID: id}) == joined.Cluster.Self().ID {
+			moved++
+		}
+		ask(t, joined.Cluster, id) // its cache is empty: it asks the owners
+	}
+	if moved == 0 {
+		t.Fatal("no grain moved to the new member")
+	}
+	if dups := l.duplicates(); len(dups) > 0 {
+		t.Fatalf("%d of the %d grains that moved to the new owner have two activations: %v", len(dups), moved, dups[:min(len(dups), 5)])
 	}
 }

@@ -47,7 +47,8 @@
 //
 // Activations never move; ownership does. When the topology changes, each
 // member reports to the new owners the activations it hosts whose owner
-// changed (only those), then tells every member it is done. A new owner
+// changed (only those; in as many messages as keep each under half the
+// remote's MaxMessageSize), then tells every member it is done. A new owner
 // answers for an identity that moved to it — in this topology or in any
 // other it adopted since its last completed handover — once it has an
 // entry for it, or once every member is done, or, failing that, after

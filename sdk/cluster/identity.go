@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
 )
@@ -187,7 +190,7 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	}
 	hash := rt.place.topo.Hash
 	for owner, entries := range deltas {
-		c.Send(rt.routes[owner], a.delta(hash, entries))
+		a.report(c, rt.routes[owner], hash, entries)
 	}
 	for _, m := range rt.place.topo.Members {
 		if m.ID != a.c.self.ID {
@@ -221,7 +224,7 @@ func (a *identityActor) sendOwed(c actor.Context) {
 	for _, o := range a.st.takeOwed() {
 		route := a.rt.routes[o.to]
 		if o.report {
-			c.Send(route, a.delta(hash, o.entries))
+			a.report(c, route, hash, o.entries)
 		}
 		c.Send(route, completion(hash, o.to, o.mark))
 	}
@@ -238,13 +241,27 @@ func markOf(m *clusterpb.HandoverComplete) mark {
 	return mark{member: m.GetMemberId(), prev: m.GetPreviousHash(), full: m.GetFull(), reply: m.GetReply(), request: m.GetRequest()}
 }
 
-// delta reports entries, activations this member hosts, for topology hash.
-func (a *identityActor) delta(hash uint64, entries []entry) *clusterpb.HandoverDelta {
-	d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID, Entries: make([]*clusterpb.HandoverEntry, 0, len(entries))}
+// report sends to an owner's identity actor entries, activations this
+// member hosts, for topology hash: in one HandoverDelta, or in several if
+// they would not fit under half the remote's MaxMessageSize (a delta too
+// large to send would be lost, and its owner, counting the completion
+// that follows, would start a second activation of each grain it named).
+func (a *identityActor) report(c actor.Context, to *actor.PID, hash uint64, entries []entry) {
+	budget := a.c.remote.Config().MaxMessageSize / 2
+	d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
+	size := 0
 	for _, e := range entries {
-		d.Entries = append(d.Entries, &clusterpb.HandoverEntry{Identity: wireIdentity(e.id), Pid: e.pid})
+		we := &clusterpb.HandoverEntry{Identity: wireIdentity(e.id), Pid: e.pid}
+		n := 1 + protowire.SizeBytes(proto.Size(we)) // field tag, length, entry
+		if size+n > budget && len(d.Entries) > 0 {
+			c.Send(to, d)
+			d = &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
+			size = 0
+		}
+		d.Entries = append(d.Entries, we)
+		size += n
 	}
-	return d
+	c.Send(to, d)
 }
 
 func (a *identityActor) handoverDone(c actor.Context, timedOut bool) {
