@@ -16,6 +16,7 @@ import (
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
 	"github.com/troupehq/troupe/sdk/cluster/clustertest"
+	"github.com/troupehq/troupe/sdk/cluster/internal/clusterpb"
 	"github.com/troupehq/troupe/sdk/internal/testkit"
 	"github.com/troupehq/troupe/sdk/remote"
 )
@@ -730,28 +731,55 @@ func TestAStaleHandoverTimeoutDoesNotEndALaterHandover(t *testing.T) {
 // hour), must get them all, or it starts a second activation of each grain
 // whose entry was lost.
 func TestAHandoverTooLargeForOneMessageReachesTheNewOwner(t *testing.T) {
+	handoverToAJoiner(t, 2_000, remote.Config{MaxMessageSize: 16 << 10}, nil)
+}
+
+// TestALostHandoverReportIsCaughtByTheCompletionAfterIt: the host's report
+// to the new owner is lost (here its serialization fails, as a frame lost
+// with a broken connection would be), but its completion arrives. The new
+// owner must not take it for done.
+func TestALostHandoverReportIsCaughtByTheCompletionAfterIt(t *testing.T) {
+	lose := &loseFirstReport{}
+	handoverToAJoiner(t, 300, remote.Config{}, func(host *clustertest.Node) {
+		if err := host.Remote.Serializers().Register(lose); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !lose.lost.Load() {
+		t.Fatal("no report was lost: the test tested nothing")
+	}
+}
+
+// handoverToAJoiner activates grains counters on the first of two members
+// (whose remotes have config rc), lets prepare do what it will with that
+// host, adds a member, and calls every grain from it: its cache is empty,
+// so each call asks the grain's owner. None may have two activations. The
+// handover timeout is an hour: a new owner waits for every report.
+func handoverToAJoiner(t *testing.T, grains int, rc remote.Config, prepare func(host *clustertest.Node)) {
 	l := newLedger()
 	f := clustertest.New(t, 2, clustertest.Options{
 		Kinds:   []cluster.Kind{counterKind(l, 0)},
 		Cluster: cluster.Config{HandoverTimeout: time.Hour},
-		Remote:  remote.Config{MaxMessageSize: 16 << 10},
+		Remote:  rc,
 	})
-	first := f.Members()[0].Cluster
-	const grains = 2_000 // some 200 KiB of entries, a third of it moving
+	host := f.Members()[0]
 	ids := make([]string, grains)
 	errs := make([]error, 8)
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
 			for i := w; i < grains && errs[w] == nil; i += len(errs) {
-				ids[i] = fmt.Sprint("big", i)
-				_, errs[w] = first.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: ids[i]}, wrapperspb.String("inc"))
+				ids[i] = fmt.Sprint("g", i)
+				_, errs[w] = host.Cluster.Request(testkit.Context(t), cluster.ClusterIdentity{Kind: "counter", ID: ids[i]}, wrapperspb.String("inc"))
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(host)
 	}
 	joined := f.AddMember()
 	f.WaitConverged()
@@ -760,7 +788,7 @@ func TestAHandoverTooLargeForOneMessageReachesTheNewOwner(t *testing.T) {
 		if cluster.OwnerOf(joined.Cluster.Topology(), cluster.ClusterIdentity{Kind: "counter", ID: id}) == joined.Cluster.Self().ID {
 			moved++
 		}
-		ask(t, joined.Cluster, id) // its cache is empty: it asks the owners
+		ask(t, joined.Cluster, id)
 	}
 	if moved == 0 {
 		t.Fatal("no grain moved to the new member")
@@ -768,4 +796,27 @@ func TestAHandoverTooLargeForOneMessageReachesTheNewOwner(t *testing.T) {
 	if dups := l.duplicates(); len(dups) > 0 {
 		t.Fatalf("%d of the %d grains that moved to the new owner have two activations: %v", len(dups), moved, dups[:min(len(dups), 5)])
 	}
+}
+
+// loseFirstReport is a serializer that takes the first handover report
+// with entries it sees and fails to serialize it, so that the report is
+// lost; it leaves every other message to the serializers after it.
+type loseFirstReport struct{ lost atomic.Bool }
+
+func (*loseFirstReport) ID() uint32 { return 99 }
+
+func (s *loseFirstReport) TypeName(msg any) (string, bool) {
+	d, ok := msg.(*clusterpb.HandoverDelta)
+	if !ok || len(d.GetEntries()) == 0 || !s.lost.CompareAndSwap(false, true) {
+		return "", false
+	}
+	return "lost-report", true
+}
+
+func (*loseFirstReport) Marshal([]byte, any) ([]byte, error) {
+	return nil, errors.New("this report is lost")
+}
+
+func (*loseFirstReport) Unmarshal(string, []byte) (any, error) {
+	return nil, errors.New("never sent")
 }

@@ -61,10 +61,12 @@
 // two members came from different topologies, each sends the other a full
 // report of the activations the other owns, and only that counts as done
 // (for the topologies that follow too: a member whose full report we lack
-// is asked again with each completion it sends). A member whose
-// completion of the topology before never came is asked for a full report
-// too: what it sent then was lost, as on a connection to an address whose
-// process had died when it wrote there (another runs there now). An owner
+// is asked again with each completion it sends). Each handover message
+// carries its sender's count of those it sent the receiver: a count that
+// skips says some were lost (with a broken connection, as dead letters, or
+// on a connection to an address whose process had died when the sender
+// wrote there, while another runs there now), and the sender's next
+// completion does not count; it is asked for a full report. An owner
 // keeps the entries it dropped when their identities moved away until a
 // handover completes, and takes them back if they move back (A→B→A): their hosts
 // may have seen no change. Owners forget the activations of members that

@@ -102,15 +102,17 @@ func (a *identityActor) Receive(c actor.Context) {
 	case *clusterpb.ActivationRequest:
 		a.activate(c, pending{id: identityOf(m.GetIdentity()), hash: m.GetTopologyHash(), sender: c.Sender(), gone: m.GetGone()})
 	case *clusterpb.HandoverDelta:
+		if !a.meantForUs(m.GetReceiverId(), m.GetMemberId(), m) {
+			break
+		}
+		a.st.arrived(m.GetMemberId(), m.GetSequence())
 		a.st.applyDelta(m.GetTopologyHash(), m.GetMemberId(), entriesOf(m.GetEntries()))
 		a.retryWaiting(c)
 	case *clusterpb.HandoverComplete:
-		if to := m.GetReceiverId(); to != "" && to != a.c.self.ID {
-			// Meant for an earlier process at this address: its flags
-			// (full, reply, request) say nothing of what we were sent.
-			a.c.logger.Debug("cluster: ignored a handover completion for another member", "for", to, "from", m.GetMemberId())
+		if !a.meantForUs(m.GetReceiverId(), m.GetMemberId(), m) {
 			break
 		}
+		a.st.arrived(m.GetMemberId(), m.GetSequence())
 		done := a.st.applyDone(m.GetTopologyHash(), markOf(m))
 		a.sendOwed(c)
 		if done {
@@ -159,6 +161,18 @@ func (a *identityActor) Receive(c actor.Context) {
 	}
 }
 
+// meantForUs reports whether a handover message from member, for member
+// to (empty from older members: whoever gets it), is for this member. One
+// for an earlier process at this address is ignored: what it says (a
+// completion's flags, the count on either) holds for that process alone.
+func (a *identityActor) meantForUs(to, from string, msg any) bool {
+	if to != "" && to != a.c.self.ID {
+		a.c.logger.Debug("cluster: ignored a handover message for another member", "for", to, "from", from, "type", fmt.Sprintf("%T", msg))
+		return false
+	}
+	return true
+}
+
 func identityOf(id *clusterpb.Identity) ClusterIdentity {
 	return ClusterIdentity{Kind: id.GetKind(), ID: id.GetId()}
 }
@@ -190,11 +204,11 @@ func (a *identityActor) adopt(c actor.Context, rt *routing) {
 	}
 	hash := rt.place.topo.Hash
 	for owner, entries := range deltas {
-		a.report(c, rt.routes[owner], hash, entries)
+		a.report(c, owner, hash, entries)
 	}
 	for _, m := range rt.place.topo.Members {
 		if m.ID != a.c.self.ID {
-			c.Send(rt.routes[m.ID], completion(hash, m.ID, a.st.markFor(m.ID)))
+			a.complete(c, m.ID, hash, a.st.markFor(m.ID))
 		}
 	}
 	a.sendOwed(c)
@@ -222,18 +236,17 @@ func (a *identityActor) sendOwed(c actor.Context) {
 	}
 	hash := a.rt.place.topo.Hash
 	for _, o := range a.st.takeOwed() {
-		route := a.rt.routes[o.to]
 		if o.report {
-			a.report(c, route, hash, o.entries)
+			a.report(c, o.to, hash, o.entries)
 		}
-		c.Send(route, completion(hash, o.to, o.mark))
+		a.complete(c, o.to, hash, o.mark)
 	}
 }
 
-// completion is m, a mark of this member for topology hash, on the wire
-// to member to.
-func completion(hash uint64, to string, m mark) *clusterpb.HandoverComplete {
-	return &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: m.member, PreviousHash: m.prev, Full: m.full, Reply: m.reply, Request: m.request, ReceiverId: to}
+// complete sends m, a mark of this member for topology hash, to member to.
+func (a *identityActor) complete(c actor.Context, to string, hash uint64, m mark) {
+	c.Send(a.rt.routes[to], &clusterpb.HandoverComplete{TopologyHash: hash, MemberId: m.member, PreviousHash: m.prev,
+		Full: m.full, Reply: m.reply, Request: m.request, ReceiverId: to, Sequence: a.st.sequence(to)})
 }
 
 // markOf is the mark a HandoverComplete carries.
@@ -241,27 +254,30 @@ func markOf(m *clusterpb.HandoverComplete) mark {
 	return mark{member: m.GetMemberId(), prev: m.GetPreviousHash(), full: m.GetFull(), reply: m.GetReply(), request: m.GetRequest()}
 }
 
-// report sends to an owner's identity actor entries, activations this
-// member hosts, for topology hash: in one HandoverDelta, or in several if
-// they would not fit under half the remote's MaxMessageSize (a delta too
-// large to send would be lost, and its owner, counting the completion
-// that follows, would start a second activation of each grain it named).
-func (a *identityActor) report(c actor.Context, to *actor.PID, hash uint64, entries []entry) {
+// report sends to member to entries, activations this member hosts that
+// it owns, for topology hash: in one HandoverDelta, or in several if they
+// would not fit under half the remote's MaxMessageSize (a delta too large
+// to send would be lost, and its owner, counting the completion that
+// follows, would start a second activation of each grain it named).
+func (a *identityActor) report(c actor.Context, to string, hash uint64, entries []entry) {
 	budget := a.c.remote.Config().MaxMessageSize / 2
-	d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
-	size := 0
-	for _, e := range entries {
-		we := &clusterpb.HandoverEntry{Identity: wireIdentity(e.id), Pid: e.pid}
-		n := 1 + protowire.SizeBytes(proto.Size(we)) // field tag, length, entry
-		if size+n > budget && len(d.Entries) > 0 {
-			c.Send(to, d)
-			d = &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID}
-			size = 0
+	for {
+		d := &clusterpb.HandoverDelta{TopologyHash: hash, MemberId: a.c.self.ID, ReceiverId: to}
+		for size := 0; len(entries) > 0; entries = entries[1:] {
+			we := &clusterpb.HandoverEntry{Identity: wireIdentity(entries[0].id), Pid: entries[0].pid}
+			n := 1 + protowire.SizeBytes(proto.Size(we)) // field tag, length, entry
+			if len(d.Entries) > 0 && size+n > budget {
+				break
+			}
+			d.Entries = append(d.Entries, we)
+			size += n
 		}
-		d.Entries = append(d.Entries, we)
-		size += n
+		d.Sequence = a.st.sequence(to)
+		c.Send(a.rt.routes[to], d)
+		if len(entries) == 0 {
+			return
+		}
 	}
-	c.Send(to, d)
 }
 
 func (a *identityActor) handoverDone(c actor.Context, timedOut bool) {

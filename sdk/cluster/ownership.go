@@ -81,6 +81,13 @@ type ownerState struct {
 	// and what it sends for our topology's hash is for our next topology
 	// of that hash as much as for this one.
 	lastMark map[string]uint64
+	// sent counts the handover messages (deltas and completions) this
+	// member sent each member, and seen holds the count on the last one
+	// each member sent us. Messages of one sender arrive in the order sent,
+	// so a count that is not the next one says some were lost: gaps holds
+	// the members whose next completion is taken as lost (see mark.lost).
+	sent, seen map[string]uint64
+	gaps       map[string]bool
 	// Deltas and completions for topologies other than the current one:
 	// their senders are ahead of us (applied in full if we adopt them), or
 	// saw a topology we skip (membership may merge changes). A host reports
@@ -121,12 +128,12 @@ type mark struct {
 	// reports for the topology it is in (a completion of ours from an
 	// earlier topology of the same hash reached it late).
 	request bool
-	// lost, set by the receiver (it does not travel), says that the
-	// sender's completion of its previous topology never reached us: what
-	// it sent then (its reports, and that completion) was lost, as with a
-	// connection to an address whose old process had died when the sender
-	// wrote on it, and a new one runs there now. Its reports of changes
-	// since then cannot complete our table.
+	// lost, set by the receiver (it does not travel), says that some of
+	// the handover messages the sender sent us before this one were lost
+	// (see ownerState.gaps): with a broken connection, as dead letters,
+	// or on a connection to an address whose old process had died when
+	// the sender wrote on it, and a new one runs there now. Its reports
+	// cannot complete our table, even a full one.
 	lost bool
 }
 
@@ -152,6 +159,9 @@ func newOwnerState(self string) *ownerState {
 		owed:      make(map[string]bool),
 		asks:      make(map[string]bool),
 		lastMark:  make(map[string]uint64),
+		sent:      make(map[string]uint64),
+		seen:      make(map[string]uint64),
+		gaps:      make(map[string]bool),
 	}
 }
 
@@ -322,12 +332,14 @@ func (s *ownerState) adopt(p *placement) map[string][]entry {
 			delete(s.untrusted, m)
 		}
 	}
-	for m := range s.lastMark {
-		if _, alive := p.topo.Member(m); !alive {
-			delete(s.lastMark, m)
+	for _, counts := range []map[string]uint64{s.lastMark, s.sent, s.seen} {
+		for m := range counts {
+			if _, alive := p.topo.Member(m); !alive {
+				delete(counts, m)
+			}
 		}
 	}
-	for _, set := range []map[string]bool{s.owed, s.asks} {
+	for _, set := range []map[string]bool{s.owed, s.asks, s.gaps} {
 		for m := range set {
 			if _, alive := p.topo.Member(m); !alive {
 				delete(set, m)
@@ -417,12 +429,11 @@ func (s *ownerState) applyDone(hash uint64, m mark) bool {
 		return false
 	}
 	ahead := s.ahead(m.member)
+	if s.gaps[m.member] {
+		delete(s.gaps, m.member)
+		m.lost, m.full = true, false
+	}
 	if !m.reply {
-		// Completions of one sender come in the order it sent them: the
-		// one before this was for the topology this one names as previous.
-		if last, ok := s.lastMark[m.member]; m.prev != 0 && (!ok || last != m.prev) {
-			m.lost = true
-		}
 		s.lastMark[m.member] = hash
 	}
 	if hash == s.hash() {
@@ -449,6 +460,25 @@ func (s *ownerState) applyDone(hash uint64, m mark) bool {
 	e := s.earlyFor(hash) // we may adopt it (again)
 	e.done = append(e.done, m)
 	return false
+}
+
+// sequence returns the count to put on the next handover message to
+// member (see sent).
+func (s *ownerState) sequence(to string) uint64 {
+	s.sent[to]++
+	return s.sent[to]
+}
+
+// arrived records seq, the count on a handover message from member, before
+// the message is applied (0, from an older member, is not checked).
+func (s *ownerState) arrived(member string, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if seq != s.seen[member]+1 {
+		s.gaps[member] = true
+	}
+	s.seen[member] = seq
 }
 
 func (s *ownerState) markDone(member string) {

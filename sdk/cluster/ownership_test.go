@@ -645,9 +645,15 @@ func newHandoverNet(ids ...string) *handoverNet {
 	return n
 }
 
+// send queues f, a handover message from from to to, with the count the
+// identity actor puts on it.
 func (n *handoverNet) send(from, to string, f func(*ownerState)) {
 	if _, ok := n.states[to]; ok {
-		n.queue[[2]string{from, to}] = append(n.queue[[2]string{from, to}], f)
+		seq := n.states[from].sequence(to)
+		n.queue[[2]string{from, to}] = append(n.queue[[2]string{from, to}], func(r *ownerState) {
+			r.arrived(from, seq)
+			f(r)
+		})
 	}
 }
 
@@ -695,6 +701,12 @@ func (n *handoverNet) deliver(from, to string) {
 // drop loses everything from sends to to that is not delivered yet.
 func (n *handoverNet) drop(from, to string) {
 	delete(n.queue, [2]string{from, to})
+}
+
+// dropFirst loses the first message from sends to to that is not
+// delivered yet.
+func (n *handoverNet) dropFirst(from, to string) {
+	n.queue[[2]string{from, to}] = n.queue[[2]string{from, to}][1:]
 }
 
 // settle delivers everything, in a fixed order.
@@ -813,6 +825,36 @@ func TestAMemberWhoseReportsWereLostIsAskedForAFullReport(t *testing.T) {
 	n.deliver("h", "n") // h's completion of t2 comes first
 	if _, ok := st.owned[id]; !ok && !st.inFlux(id) {
 		t.Fatalf("n completed the handover of t2 without h's activation of %v: a second activation could start", id)
+	}
+	n.settle()
+	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {
+		t.Fatalf("n owns %v, complete %v (done %v, untrusted %v), want h's activation %v", act.pid, st.complete, st.done, st.untrusted, pid)
+	}
+}
+
+// TestAReportLostBeforeItsCompletionIsCaught: o leaves, and h's report of
+// a grain that moves from o to n is lost (a connection that broke after
+// gRPC took the frame), but its completion, written after the reconnect,
+// arrives. It names the topology n came from too, so n must see the loss
+// some other way, or it starts a second activation of the grain.
+func TestAReportLostBeforeItsCompletionIsCaught(t *testing.T) {
+	t0, t1 := simTopo("h", "n", "o"), simTopo("h", "n")
+	id := identityOwnedBy(t, []Topology{t0, t1}, "o", "n")
+	n := newHandoverNet("h", "n", "o")
+	for _, m := range []string{"h", "n", "o"} {
+		n.adopt(m, t0)
+	}
+	n.settle()
+	pid := actor.NewPID("h", grainName(id, 1))
+	n.states["h"].hostStarted(id, pid)
+	delete(n.states, "o")
+	n.adopt("h", t1)
+	n.adopt("n", t1)
+	n.dropFirst("h", "n") // the report
+	st := n.states["n"]
+	n.deliver("h", "n") // h's completion of t1
+	if _, ok := st.owned[id]; !ok && !st.inFlux(id) {
+		t.Fatalf("n completed the handover of t1 without h's activation of %v: a second activation could start", id)
 	}
 	n.settle()
 	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {

@@ -356,7 +356,12 @@ type HandoverDelta struct {
 	// The sending member.
 	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// The activations.
-	Entries       []*HandoverEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	Entries []*HandoverEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The member ID of the receiver, as in HandoverComplete: another process
+	// at its address ignores the delta.
+	ReceiverId string `protobuf:"bytes,4,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	// As in HandoverComplete.
+	Sequence      uint64 `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -412,6 +417,20 @@ func (x *HandoverDelta) GetEntries() []*HandoverEntry {
 	return nil
 }
 
+func (x *HandoverDelta) GetReceiverId() string {
+	if x != nil {
+		return x.ReceiverId
+	}
+	return ""
+}
+
+func (x *HandoverDelta) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 // HandoverComplete tells every member that the sender has sent all its
 // deltas for a topology. Deltas are the changes since the sender's previous
 // topology: they complete the receiver's table only if its previous
@@ -437,7 +456,14 @@ type HandoverComplete struct {
 	// alone, and another process at its address (one restarted there, under
 	// another ID) ignores the message. Empty from older members: taken as
 	// meant for whoever gets it.
-	ReceiverId    string `protobuf:"bytes,7,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	ReceiverId string `protobuf:"bytes,7,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	// The sender's count of the handover messages (deltas and completions)
+	// it sent the receiver, this one included. They arrive in the order
+	// sent, so a count that is not the next says some were lost (with a
+	// broken connection, or as dead letters): the sender's next completion
+	// cannot complete the receiver's table. 0 from older members: not
+	// checked.
+	Sequence      uint64 `protobuf:"varint,8,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +545,13 @@ func (x *HandoverComplete) GetReceiverId() string {
 		return x.ReceiverId
 	}
 	return ""
+}
+
+func (x *HandoverComplete) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
 }
 
 // ActivationTerminated tells an owner that an activation it records has
@@ -835,11 +868,14 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\tR\x05error\"y\n" +
 	"\rHandoverEntry\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
-	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"\x96\x01\n" +
+	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"\xd3\x01\n" +
 	"\rHandoverDelta\x12#\n" +
 	"\rtopology_hash\x18\x01 \x01(\x04R\ftopologyHash\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12C\n" +
-	"\aentries\x18\x03 \x03(\v2).troupe.cluster.internal.v1.HandoverEntryR\aentries\"\xde\x01\n" +
+	"\aentries\x18\x03 \x03(\v2).troupe.cluster.internal.v1.HandoverEntryR\aentries\x12\x1f\n" +
+	"\vreceiver_id\x18\x04 \x01(\tR\n" +
+	"receiverId\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\xfa\x01\n" +
 	"\x10HandoverComplete\x12#\n" +
 	"\rtopology_hash\x18\x01 \x01(\x04R\ftopologyHash\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12#\n" +
@@ -848,7 +884,8 @@ const file_troupe_cluster_internal_v1_identity_proto_rawDesc = "" +
 	"\x05reply\x18\x05 \x01(\bR\x05reply\x12\x18\n" +
 	"\arequest\x18\x06 \x01(\bR\arequest\x12\x1f\n" +
 	"\vreceiver_id\x18\a \x01(\tR\n" +
-	"receiverId\"\x80\x01\n" +
+	"receiverId\x12\x1a\n" +
+	"\bsequence\x18\b \x01(\x04R\bsequence\"\x80\x01\n" +
 	"\x14ActivationTerminated\x12@\n" +
 	"\bidentity\x18\x01 \x01(\v2$.troupe.cluster.internal.v1.IdentityR\bidentity\x12&\n" +
 	"\x03pid\x18\x02 \x01(\v2\x14.troupe.actor.v1.PIDR\x03pid\"\x92\x01\n" +
