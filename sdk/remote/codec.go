@@ -2,7 +2,7 @@ package remote
 
 import (
 	"fmt"
-	"slices"
+	"sync"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -31,13 +31,10 @@ func (frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 		// gRPC writes the buffer after SendMsg returns, and the encoder
 		// reuses its own for the next batch: hand over a pooled copy, which
 		// gRPC returns to the pool once written.
-		if mem.IsBelowBufferPoolingThreshold(len(m.data)) {
-			// gRPC does not pool buffers this small: a pooled one would
-			// never go back, and the pool would allocate a bigger one
-			// every time.
-			return mem.BufferSlice{mem.SliceBuffer(slices.Clone(m.data))}, nil
-		}
 		pool := mem.DefaultBufferPool()
+		if mem.IsBelowBufferPoolingThreshold(len(m.data)) {
+			pool = smallFrames
+		}
 		buf := pool.Get(len(m.data))
 		copy(*buf, m.data)
 		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
@@ -50,6 +47,31 @@ func (frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	return nil, fmt.Errorf("remote: codec cannot marshal %T", v)
 }
+
+// smallFrames pools the buffers of frames too small for gRPC's default
+// pool, which would not take them back once written (it pools buffers over
+// mem.IsBelowBufferPoolingThreshold, 1 KiB, only) and would allocate one
+// for each. Its buffers have room for smallFrameCap bytes, so that gRPC
+// does give them back, and they are not cleared: only the frame's bytes,
+// copied over, are read.
+var smallFrames mem.BufferPool = &framePool{}
+
+// smallFrameCap is the capacity of smallFrames' buffers: above gRPC's
+// pooling threshold.
+const smallFrameCap = 2 << 10
+
+type framePool struct{ pool sync.Pool }
+
+func (p *framePool) Get(n int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, max(n, smallFrameCap))
+	return &b
+}
+
+func (p *framePool) Put(b *[]byte) { p.pool.Put(b) }
 
 func (frameCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {

@@ -1,11 +1,13 @@
 package remote
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -191,5 +193,30 @@ func TestProtoDecoderAllocatesOnlyTheMessage(t *testing.T) {
 	t.Logf("allocations per message: cached decoder %v, by hand %v", cached, byHand)
 	if cached > byHand {
 		t.Fatalf("the cached decoder allocates %v times per message, decoding by hand %v", cached, byHand)
+	}
+}
+
+// A frame gRPC would not pool (1 KiB or less) is copied into a buffer gRPC
+// gives back once written, not into one allocated for it alone; frames of
+// every size arrive intact.
+func TestFramesGoToGRPCInBuffersItGivesBack(t *testing.T) {
+	for _, n := range []int{0, 1, 200, 1 << 10, smallFrameCap, 64 << 10} {
+		f := &frame{data: make([]byte, n)}
+		for i := range f.data {
+			f.data[i] = byte(i)
+		}
+		for range 3 { // the second and third get buffers given back
+			bs, err := frameCodec{}.Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(bs) != 1 || !bytes.Equal(bs[0].ReadOnlyData(), f.data) {
+				t.Fatalf("a frame of %d bytes went to gRPC as %d buffers of %d bytes, not as itself", n, len(bs), bs.Len())
+			}
+			if _, plain := bs[0].(mem.SliceBuffer); plain {
+				t.Fatalf("a frame of %d bytes went to gRPC in a buffer it does not give back", n)
+			}
+			bs.Free()
+		}
 	}
 }
