@@ -65,8 +65,9 @@
 // carries its sender's count of those it sent the receiver: a count that
 // skips says some were lost (with a broken connection, as dead letters, or
 // on a connection to an address whose process had died when the sender
-// wrote there, while another runs there now), and the sender's next
-// completion does not count; it is asked for a full report. An owner
+// wrote there, while another runs there now): the receiver then asks the
+// sender for a full report, and counts no completion of its, whatever
+// topology it is for, until one arrives whole. An owner
 // keeps the entries it dropped when their identities moved away until a
 // handover completes, and takes them back if they move back (A→B→A): their hosts
 // may have seen no change. Owners forget the activations of members that

@@ -84,8 +84,10 @@ type ownerState struct {
 	// sent counts the handover messages (deltas and completions) this
 	// member sent each member, and seen holds the count on the last one
 	// each member sent us. Messages of one sender arrive in the order sent,
-	// so a count that is not the next one says some were lost: gaps holds
-	// the members whose next completion is taken as lost (see mark.lost).
+	// so a count that is not the next one says some were lost: the sender
+	// is untrusted and asked for a full report at once, and gaps holds the
+	// members whose next completion is taken as lost (see mark.lost), so
+	// that a full one whose report was lost does not make them trusted.
 	sent, seen map[string]uint64
 	gaps       map[string]bool
 	// Deltas and completions for topologies other than the current one:
@@ -476,7 +478,12 @@ func (s *ownerState) arrived(member string, seq uint64) {
 		return
 	}
 	if seq != s.seen[member]+1 {
+		// What was lost may have been for any topology, also one we will
+		// not adopt again: the sender is untrusted from now on, whatever
+		// the topology of its next completion, until a full report.
 		s.gaps[member] = true
+		s.untrusted[member] = true
+		s.asks[member] = true
 	}
 	s.seen[member] = seq
 }

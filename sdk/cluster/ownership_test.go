@@ -20,6 +20,10 @@ type sim struct {
 	states  map[string]*ownerState
 	next    int
 	topo    Topology
+	// lossPct is the chance, in percent, that a report (a delta) is lost
+	// on its way, as with a broken connection; the completion after it
+	// arrives.
+	lossPct int
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -137,8 +141,13 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 		hash     uint64
 		entries  []entry
 		done     *mark
+		seq      uint64 // the count the identity actor puts on it
 	}
 	var queue []msg
+	send := func(m msg) {
+		m.seq = s.states[m.from].sequence(m.to)
+		queue = append(queue, m)
+	}
 	deltas := map[string]map[string][]entry{}
 	// sendOwed queues the full reports member owes, as the identity actor
 	// sends them.
@@ -150,9 +159,9 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 		h := st.place.topo.Hash
 		for _, o := range st.takeOwed() {
 			if o.report {
-				queue = append(queue, msg{to: o.to, from: member, hash: h, entries: o.entries})
+				send(msg{to: o.to, from: member, hash: h, entries: o.entries})
 			}
-			queue = append(queue, msg{to: o.to, from: member, hash: h, done: &o.mark})
+			send(msg{to: o.to, from: member, hash: h, done: &o.mark})
 		}
 	}
 	deliver := func() {
@@ -164,6 +173,10 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 				if st == nil {
 					return // it left
 				}
+				if m.done == nil && s.rng.IntN(100) < s.lossPct {
+					return // lost
+				}
+				st.arrived(m.from, m.seq)
 				if m.done != nil {
 					st.applyDone(m.hash, *m.done)
 					sendOwed(m.to)
@@ -213,12 +226,12 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 			deltas[id] = d
 		}
 		for to, es := range d {
-			queue = append(queue, msg{to: to, from: id, hash: t.Hash, entries: es})
+			send(msg{to: to, from: id, hash: t.Hash, entries: es})
 		}
 		for _, m := range t.Members {
 			if m.ID != id {
 				mk := s.states[id].markFor(m.ID)
-				queue = append(queue, msg{to: m.ID, from: id, hash: t.Hash, done: &mk})
+				send(msg{to: m.ID, from: id, hash: t.Hash, done: &mk})
 			}
 		}
 		sendOwed(id)
@@ -566,8 +579,21 @@ func (s *sim) randomHistory() (hist []histStep, lagger string) {
 // different topologies, a member that lags behind, and activations
 // started while topologies change.
 func TestOwnerTablesMatchActivationsThroughFlapsAndCrashes(t *testing.T) {
+	flapsAndCrashes(t, 0)
+}
+
+// TestOwnerTablesMatchActivationsWhenReportsAreLost: the same histories,
+// with a fifth of the reports lost on their way (each still followed by a
+// completion from its sender, as on a connection that broke and was made
+// again): owners must see the loss, and get full reports instead.
+func TestOwnerTablesMatchActivationsWhenReportsAreLost(t *testing.T) {
+	flapsAndCrashes(t, 20)
+}
+
+func flapsAndCrashes(t *testing.T, lossPct int) {
 	for seed := range uint64(40) {
 		s := newSim(t, seed)
+		s.lossPct = lossPct
 		for range 2 + s.rng.IntN(4) {
 			s.addMember()
 		}
