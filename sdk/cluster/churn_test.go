@@ -739,7 +739,10 @@ func TestAHandoverTooLargeForOneMessageReachesTheNewOwner(t *testing.T) {
 // with a broken connection would be), but its completion arrives. The new
 // owner must not take it for done.
 func TestALostHandoverReportIsCaughtByTheCompletionAfterIt(t *testing.T) {
-	lose := &loseFirstReport{}
+	lose := &loseFirst{match: func(msg any) bool {
+		d, ok := msg.(*clusterpb.HandoverDelta)
+		return ok && len(d.GetEntries()) > 0
+	}}
 	handoverToAJoiner(t, 300, remote.Config{}, func(host *clustertest.Node) {
 		if err := host.Remote.Serializers().Register(lose); err != nil {
 			t.Fatal(err)
@@ -798,25 +801,63 @@ func handoverToAJoiner(t *testing.T, grains int, rc remote.Config, prepare func(
 	}
 }
 
-// loseFirstReport is a serializer that takes the first handover report
-// with entries it sees and fails to serialize it, so that the report is
-// lost; it leaves every other message to the serializers after it.
-type loseFirstReport struct{ lost atomic.Bool }
+// loseFirst is a serializer that takes the first message match accepts and
+// fails to serialize it, so that it is lost, as a frame lost with a broken
+// connection would be; it leaves every other message to the serializers
+// after it.
+type loseFirst struct {
+	match func(msg any) bool
+	lost  atomic.Bool
+}
 
-func (*loseFirstReport) ID() uint32 { return 99 }
+func (*loseFirst) ID() uint32 { return 99 }
 
-func (s *loseFirstReport) TypeName(msg any) (string, bool) {
-	d, ok := msg.(*clusterpb.HandoverDelta)
-	if !ok || len(d.GetEntries()) == 0 || !s.lost.CompareAndSwap(false, true) {
+func (s *loseFirst) TypeName(msg any) (string, bool) {
+	if !s.match(msg) || !s.lost.CompareAndSwap(false, true) {
 		return "", false
 	}
-	return "lost-report", true
+	return "lost", true
 }
 
-func (*loseFirstReport) Marshal([]byte, any) ([]byte, error) {
-	return nil, errors.New("this report is lost")
+func (*loseFirst) Marshal([]byte, any) ([]byte, error) {
+	return nil, errors.New("this message is lost")
 }
 
-func (*loseFirstReport) Unmarshal(string, []byte) (any, error) {
+func (*loseFirst) Unmarshal(string, []byte) (any, error) {
 	return nil, errors.New("never sent")
+}
+
+// TestACompletionLostWithAConnectionIsSentAgain: a host's completion to a
+// member that joined is lost, and the new member, whose handover timeout is
+// an hour, holds the calls of the grains it owns until it comes. Once the
+// host hears that its connection to the member's address was lost (here:
+// a restart there), it completes again.
+func TestACompletionLostWithAConnectionIsSentAgain(t *testing.T) {
+	f := clustertest.New(t, 2, clustertest.Options{
+		Kinds:   []cluster.Kind{counterKind(newLedger(), 0)},
+		Cluster: cluster.Config{HandoverTimeout: time.Hour},
+	})
+	host, other := f.Members()[0], f.Members()[1]
+	known := map[string]bool{host.Cluster.Self().ID: true, other.Cluster.Self().ID: true}
+	lose := &loseFirst{match: func(msg any) bool {
+		d, ok := msg.(*clusterpb.HandoverComplete)
+		return ok && !known[d.GetReceiverId()]
+	}}
+	if err := host.Remote.Serializers().Register(lose); err != nil {
+		t.Fatal(err)
+	}
+	joined := f.AddMember()
+	f.WaitConverged()
+	testkit.Eventually(t, "the host's completion to the new member to be lost", lose.lost.Load)
+	var id string
+	for i := 0; id == "" && i < 1000; i++ {
+		if cluster.OwnerOf(joined.Cluster.Topology(), cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("c", i)}) == joined.Cluster.Self().ID {
+			id = fmt.Sprint("c", i)
+		}
+	}
+	if id == "" {
+		t.Fatal("the new member owns none of 1000 identities")
+	}
+	host.System.EventStream().Publish(&remote.PeerRestarted{Address: joined.Remote.Address(), MemberID: joined.Cluster.Self().ID, Previous: "an-earlier-process"})
+	ask(t, joined.Cluster, id)
 }

@@ -302,6 +302,9 @@ func (c *Cluster) peerRestarted(e *remote.PeerRestarted) {
 	var departure context.Context
 	departure, c.departCancel = context.WithCancelCause(c.ctx)
 	c.alive.Store(&liveness{members: alive, departure: departure})
+	if c.identity != nil {
+		c.sys.Send(c.identity, connectionLost{address: e.Address})
+	}
 }
 
 // isMember reports whether a member of the current topology has address.

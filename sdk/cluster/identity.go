@@ -41,6 +41,10 @@ type (
 	// leaving makes the identity actor refuse activation requests; it
 	// answers with the activations it hosts.
 	leaving struct{}
+	// connectionLost says that what was sent to address may have been
+	// lost with a broken connection, or with a process that died there
+	// (see completeAgain).
+	connectionLost struct{ address string }
 )
 
 // pending is an activation request, or a grain call through the owner,
@@ -118,6 +122,8 @@ func (a *identityActor) Receive(c actor.Context) {
 		if done {
 			a.handoverDone(c, false)
 		}
+	case connectionLost:
+		a.completeAgain(c, m.address)
 	case handoverTimedOut:
 		if a.rt != nil && m.epoch == a.rt.place.topo.Epoch && !a.st.complete {
 			missing := a.st.forceComplete()
@@ -240,6 +246,22 @@ func (a *identityActor) sendOwed(c actor.Context) {
 			a.report(c, o.to, hash, o.entries)
 		}
 		a.complete(c, o.to, hash, o.mark)
+	}
+}
+
+// completeAgain sends this member's completion of the current topology
+// again to the members at address: if the first, the last handover message
+// we sent them, was lost, they would wait for it until HandoverTimeout. If
+// anything we sent was lost, the count on this one shows the gap, and the
+// member asks for a full report; if not, it counts as the first did.
+func (a *identityActor) completeAgain(c actor.Context, address string) {
+	if a.rt == nil {
+		return
+	}
+	for _, m := range a.rt.place.topo.Members {
+		if m.Address == address && m.ID != a.c.self.ID {
+			a.complete(c, m.ID, a.rt.place.topo.Hash, a.st.markFor(m.ID))
+		}
 	}
 }
 
