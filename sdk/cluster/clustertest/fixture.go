@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"syscall"
@@ -26,16 +27,22 @@ type Options struct {
 	// filled in by the fixture).
 	Cluster cluster.Config
 	// Remote is the base remote configuration (the fixture binds to an
-	// ephemeral loopback port and sets MemberID). Its zero reconnect
-	// fields take defaults that suit tests: ReconnectTimeout 2s,
-	// ReconnectBackoff 10ms, MaxReconnectBackoff 100ms (or
-	// ReconnectBackoff, if larger); fields set are kept.
+	// ephemeral loopback port and sets MemberID, and AdvertisedAddress if
+	// Proxied). Its zero reconnect fields take defaults that suit tests:
+	// ReconnectTimeout 2s, ReconnectBackoff 10ms, MaxReconnectBackoff
+	// 100ms (or ReconnectBackoff, if larger); fields set are kept.
 	Remote remote.Config
 	// Logger for every member; default discards.
 	Logger *slog.Logger
 	// Timeout bounds starting and stopping a member, and WaitConverged.
 	// Default 20s.
 	Timeout time.Duration
+	// Proxied makes every node reachable through a loopback TCP proxy of
+	// its own (testkit.Proxy), whose address it advertises: every
+	// connection another node dials to it goes through the proxy, and Cut
+	// breaks them as a network failure would. A node restarted at its
+	// address keeps its proxy.
+	Proxied bool
 }
 
 // Fixture is a cluster of real members in one test process.
@@ -50,6 +57,7 @@ type Fixture struct {
 	mu      sync.Mutex
 	members []*Node
 	next    int
+	proxies []*testkit.Proxy // closed once every node has stopped
 }
 
 // Node is one member (or client) of a Fixture.
@@ -65,6 +73,9 @@ type Node struct {
 	// Cluster is the node's cluster member (or client).
 	Cluster *cluster.Cluster
 	stopped bool
+	// proxy forwards the connections to the node (nil unless
+	// Options.Proxied).
+	proxy *testkit.Proxy
 	// membership is the node's view of the Registry (nil for a node of
 	// another registry).
 	membership *membership
@@ -107,10 +118,10 @@ func (f *Fixture) Running() []*Node {
 }
 
 // AddMember starts a member hosting the fixture's kinds.
-func (f *Fixture) AddMember() *Node { return f.start(f.opts.Kinds, "127.0.0.1:0") }
+func (f *Fixture) AddMember() *Node { return f.start(f.opts.Kinds, nil) }
 
 // AddClient starts a client-only member.
-func (f *Fixture) AddClient() *Node { return f.start(nil, "127.0.0.1:0") }
+func (f *Fixture) AddClient() *Node { return f.start(nil, nil) }
 
 // Restart starts a new process at the address of n, which was killed or
 // crashed: a new member (new actor system, new member ID, the same kinds,
@@ -125,11 +136,23 @@ func (f *Fixture) Restart(n *Node) *Node {
 	if len(n.Cluster.Self().Kinds) > 0 {
 		kinds = f.opts.Kinds
 	}
-	return f.start(kinds, n.Remote.Address())
+	return f.start(kinds, n)
 }
 
-func (f *Fixture) start(kinds []cluster.Kind, bind string) *Node {
+// start starts a node hosting kinds: at the address of prev, which it
+// restarts, if not nil.
+func (f *Fixture) start(kinds []cluster.Kind, prev *Node) *Node {
 	f.t.Helper()
+	bind := "127.0.0.1:0"
+	if prev != nil {
+		bind = prev.Remote.Address()
+	}
+	var proxy *testkit.Proxy
+	if f.opts.Proxied {
+		// The node listens behind its proxy on a port of its own, which
+		// the proxy forwards to once the node has bound it.
+		proxy, bind = f.proxyOf(prev), freePort(f.t)
+	}
 	f.mu.Lock()
 	f.next++
 	name := fmt.Sprintf("node%d", f.next)
@@ -140,6 +163,9 @@ func (f *Fixture) start(kinds []cluster.Kind, bind string) *Node {
 	}
 	rcfg := f.opts.Remote
 	rcfg.BindAddress = bind
+	if proxy != nil {
+		rcfg.AdvertisedAddress = proxy.Addr()
+	}
 	rcfg.MemberID = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
 	r, err := remote.New(sys, rcfg)
 	if err != nil {
@@ -155,6 +181,9 @@ func (f *Fixture) start(kinds []cluster.Kind, bind string) *Node {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if proxy != nil {
+		proxy.Forward(bind)
+	}
 	m := &membership{r: f.Registry}
 	ccfg := f.opts.Cluster
 	ccfg.Membership = m
@@ -168,7 +197,7 @@ func (f *Fixture) start(kinds []cluster.Kind, bind string) *Node {
 	if err := c.Start(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	n := &Node{Name: name, System: sys, Remote: r, Cluster: c, membership: m}
+	n := &Node{Name: name, System: sys, Remote: r, Cluster: c, proxy: proxy, membership: m}
 	f.mu.Lock()
 	f.members = append(f.members, n)
 	f.mu.Unlock()
@@ -230,6 +259,23 @@ func (f *Fixture) die(n *Node) {
 	}
 }
 
+// Cut breaks every connection made to each of nodes, as a network failure
+// would: both ends of each see it reset, without a goodbye, while both
+// processes run, and the nodes connect again to the same processes. The
+// fixture must be Proxied. A connection another node dialed to one of
+// nodes breaks; one a node of nodes dialed to another node does not,
+// unless that node is cut too: cut both nodes to break every connection
+// between them, whichever side dialed it and whatever it carries.
+func (f *Fixture) Cut(nodes ...*Node) {
+	f.t.Helper()
+	for _, n := range nodes {
+		if n.proxy == nil {
+			f.t.Fatalf("clustertest: cut %s, which is not proxied (Options.Proxied)", n.Name)
+		}
+		n.proxy.Cut()
+	}
+}
+
 // WaitConverged waits until every running node's topology has exactly the
 // members of the Registry, told apart by member ID (incarnation), not by
 // address or count. It fails the test after Options.Timeout.
@@ -263,4 +309,38 @@ func (f *Fixture) shutdown() {
 	for _, n := range f.Members() {
 		f.Stop(n)
 	}
+	f.mu.Lock()
+	proxies := f.proxies
+	f.mu.Unlock()
+	for _, p := range proxies {
+		p.Close()
+	}
+}
+
+// proxyOf returns the proxy of prev, the node restarted, or a new one.
+func (f *Fixture) proxyOf(prev *Node) *testkit.Proxy {
+	f.t.Helper()
+	if prev != nil {
+		return prev.proxy
+	}
+	p, err := testkit.NewProxy()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.proxies = append(f.proxies, p)
+	return p
+}
+
+// freePort returns a loopback address whose port was free a moment ago,
+// for a node to bind behind its proxy: start waits while it is busy.
+func freePort(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
 }

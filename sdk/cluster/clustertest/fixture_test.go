@@ -2,14 +2,18 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/troupehq/troupe/sdk/actor"
 	"github.com/troupehq/troupe/sdk/cluster"
+	"github.com/troupehq/troupe/sdk/internal/testkit"
 	"github.com/troupehq/troupe/sdk/remote"
 )
 
@@ -82,4 +86,57 @@ func TestRestartAtTheSameAddressAfterKillOrCrash(t *testing.T) {
 			t.Fatalf("%d members after the restart, want 2", got)
 		}
 	}
+}
+
+// reconnects counts the connections re-established to each peer address.
+type reconnects struct {
+	remote.NopMetrics
+	mu sync.Mutex
+	to map[string]int
+}
+
+func (m *reconnects) Reconnected(address string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.to == nil {
+		m.to = make(map[string]int)
+	}
+	m.to[address]++
+}
+
+func (m *reconnects) count(address string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.to[address]
+}
+
+// A proxied node advertises its proxy's address. Cutting two nodes breaks
+// the connections between them, and they connect again to the same
+// processes; a node restarted keeps its address, its proxy's.
+func TestProxiedNodesReconnectAfterACut(t *testing.T) {
+	metrics := &reconnects{}
+	f := New(t, 2, Options{Kinds: []cluster.Kind{idle}, Proxied: true, Remote: remote.Config{Metrics: metrics}})
+	a, b := f.Members()[0], f.Members()[1]
+	if a.Remote.Address() != a.proxy.Addr() || b.Remote.Address() != b.proxy.Addr() {
+		t.Fatalf("nodes at %s and %s, their proxies at %s and %s", a.Remote.Address(), b.Remote.Address(), a.proxy.Addr(), b.proxy.Addr())
+	}
+	// Each node connects to the other: a request to an actor the other
+	// does not have is answered with a dead letter.
+	for _, c := range [][2]*Node{{a, b}, {b, a}} {
+		nobody := actor.NewPID(c[1].Remote.Address(), "nobody")
+		if _, err := c[0].System.Request(testkit.Context(t), nobody, wrapperspb.String("hello")); !errors.Is(err, actor.ErrDeadLetter) {
+			t.Fatalf("%s to %s: %v, want a dead letter", c[0].Name, nobody, err)
+		}
+	}
+	f.Cut(a, b)
+	testkit.Eventually(t, "each node to reconnect to the other", func() bool {
+		return metrics.count(a.Remote.Address()) > 0 && metrics.count(b.Remote.Address()) > 0
+	})
+	f.Crash(b)
+	n := f.Restart(b)
+	if n.Remote.Address() != b.Remote.Address() {
+		t.Fatalf("restarted %s at %s, want %s", b.Name, n.Remote.Address(), b.Remote.Address())
+	}
+	f.Registry.Kill(b.Cluster.Self().ID)
+	f.WaitConverged()
 }

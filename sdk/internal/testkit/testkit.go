@@ -1,6 +1,7 @@
 // Package testkit holds what the SDK's tests share: a bounded wait for a
-// condition, a context for a test, a recorder of values and a log capture.
-// Only tests and test fixtures (cluster/clustertest) import it.
+// condition, a context for a test, a recorder of values, a log capture,
+// and a TCP proxy that cuts connections as a network failure would. Only
+// tests and test fixtures (cluster/clustertest) import it.
 package testkit
 
 import (
