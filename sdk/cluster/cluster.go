@@ -53,9 +53,9 @@ type Cluster struct {
 	aliveMu      sync.Mutex // serializes updates
 	alive        atomic.Pointer[liveness]
 	departCancel context.CancelCauseFunc // ends alive's departure
-	// restartSub fails over the calls waiting on a peer that restarted
-	// at its address (see peerRestarted).
-	restartSub *actor.Subscription
+	// lostSub fails over the calls waiting on a peer that restarted at
+	// its address, or whose connection broke (see lostAnswers).
+	lostSub *actor.Subscription
 
 	dlSub  *actor.Subscription
 	ctx    context.Context // cancelled at shutdown, for background work
@@ -166,7 +166,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.identity = pid
 		c.dlSub = actor.Subscribe(c.sys.EventStream(), c.reroute)
 	}
-	c.restartSub = actor.Subscribe(c.sys.EventStream(), c.peerRestarted)
+	c.lostSub = c.sys.EventStream().Subscribe(c.lostAnswers)
 	if err := c.cfg.Membership.Join(ctx, c.self, c.client, c.onMembers); err != nil {
 		return fmt.Errorf("cluster: join: %w", err)
 	}
@@ -276,34 +276,48 @@ func (c *Cluster) trackAlive(topo Topology) {
 	c.alive.Store(&liveness{members: alive, departure: departure})
 }
 
-// peerRestarted fails over the calls waiting for an answer through the
-// address of a peer that restarted there (a new process, another member
-// ID): their request, or the answer the old process owed, may have been
-// lost with the old connection, and the membership may never say that a
-// member left, as it already dropped the old one or lists the new one at
-// the same address. The calls waiting on the member at that address, and
-// those through owners (which any member may answer), fail with
-// ErrMemberLeft and are retried.
-func (c *Cluster) peerRestarted(e *remote.PeerRestarted) {
+// lostAnswers fails over the calls waiting for an answer through the
+// address of a peer that restarted there (remote.PeerRestarted: a new
+// process, another member ID), or whose connection broke without a
+// goodbye (remote.ConnectionLost): their request, or the answer owed, may
+// have been lost with the connection, and the membership may never say
+// that a member left, as it already dropped the old process or lists the
+// new one at the same address, or as the member still runs. The calls
+// waiting on the member at that address, and those through owners (which
+// any member may answer), fail with ErrMemberLeft and are retried, which
+// may run a request the member did get a second time. The identity actor
+// completes its handover there again (see identityActor.completeAgain).
+func (c *Cluster) lostAnswers(event any) {
+	var address string
+	var cause error
+	switch e := event.(type) {
+	case *remote.PeerRestarted:
+		address = e.Address
+		cause = fmt.Errorf("%w: %s restarted (%s, then %s)", ErrMemberLeft, e.Address, e.Previous, e.MemberID)
+	case *remote.ConnectionLost:
+		address = e.Address
+		cause = fmt.Errorf("%w: the connection to %s was lost: %v", ErrMemberLeft, e.Address, e.Reason)
+	default:
+		return
+	}
 	c.aliveMu.Lock()
 	defer c.aliveMu.Unlock()
 	old := c.alive.Load()
 	if old == nil {
 		return
 	}
-	cause := fmt.Errorf("%w: %s restarted (%s, then %s)", ErrMemberLeft, e.Address, e.Previous, e.MemberID)
 	alive := maps.Clone(old.members)
-	if mc, ok := alive[e.Address]; ok {
+	if mc, ok := alive[address]; ok {
 		mc.cancel(cause)
 		ctx, cancel := context.WithCancelCause(c.ctx)
-		alive[e.Address] = memberContext{id: mc.id, ctx: ctx, cancel: cancel}
+		alive[address] = memberContext{id: mc.id, ctx: ctx, cancel: cancel}
 	}
 	c.departCancel(cause)
 	var departure context.Context
 	departure, c.departCancel = context.WithCancelCause(c.ctx)
 	c.alive.Store(&liveness{members: alive, departure: departure})
 	if c.identity != nil {
-		c.sys.Send(c.identity, connectionLost{address: e.Address})
+		c.sys.Send(c.identity, connectionLost{address: address})
 	}
 }
 
@@ -882,8 +896,8 @@ func (c *Cluster) release() {
 	if c.dlSub != nil {
 		c.dlSub.Unsubscribe()
 	}
-	if c.restartSub != nil {
-		c.restartSub.Unsubscribe()
+	if c.lostSub != nil {
+		c.lostSub.Unsubscribe()
 	}
 	if c.cachePID != nil {
 		c.sys.Registry().Remove(c.cachePID)

@@ -105,10 +105,20 @@
 // left, checks for a serializer before sending to another member, so an
 // unknown type fails it too); a grain's answer that is a *GrainError is
 // returned as the error, never retried, and errors.Is / errors.As match
-// it. The cache forgets an entry when a call finds the activation gone,
-// when its member leaves, and when it passivates on this member; a
-// fire-and-forget message that reaches a passivated activation is
-// rerouted by its host to the grain's new one, within PlacementTimeout
+// it. A call waiting on an answer that may have been lost with a member
+// or its connection fails over at once and is retried (ErrMemberLeft):
+// when the member leaves, when its process is restarted at its address,
+// and when the connection to it breaks without a goodbye
+// (remote.ConnectionLost: a network failure, a keepalive timeout) and is
+// made again. A retry may run a request a second time, since the member
+// may have got it, and answered, before the answer was lost: make
+// requests that must not run twice idempotent. (An answer the member
+// writes on the broken connection before it notices the break is lost
+// too, unannounced: a retry's answer lost so is waited for until the
+// call's context ends.) The cache forgets an entry when a call finds the
+// activation gone, when its member leaves, and when it passivates on this
+// member; a fire-and-forget message that reaches a passivated activation
+// is rerouted by its host to the grain's new one, within PlacementTimeout
 // (not while the host itself shuts down: it has left the membership and
 // no longer knows the owners, so such a message goes to dead letters).
 //

@@ -19,8 +19,9 @@ var (
 	ErrActivationFailed = errors.New("cluster: activation failed")
 	// ErrNotStarted: the cluster is not running.
 	ErrNotStarted = errors.New("cluster: not running")
-	// ErrMemberLeft: the member a call was waiting on left the cluster, so
-	// no answer will come from it. Retried.
+	// ErrMemberLeft: the member a call was waiting on left the cluster,
+	// was restarted at its address, or lost its connection to this one,
+	// so the answer may never come. Retried.
 	ErrMemberLeft = errors.New("cluster: member left")
 	// ErrInvalidConfig: a Config (from New) or a CallOption (from a grain
 	// call) has a value out of range. Not retried.

@@ -182,10 +182,10 @@ func TestAnActivationOfARestartedMemberDoesNotTakeTheOldOnesPID(t *testing.T) {
 }
 
 // muteOnceKind is a grain kind whose activations answer requests with
-// their id, but for the first request any of them gets, which is never
-// answered (as by a process that died before it answered); that request's
-// arrival is signalled on received.
-func muteOnceKind(received chan<- struct{}) cluster.Kind {
+// their id, once answer is closed, but for the first request any of them
+// gets, which is never answered (as by a process that died before it
+// answered); that request's arrival is signalled on received.
+func muteOnceKind(received chan<- struct{}, answer <-chan struct{}) cluster.Kind {
 	var muted atomic.Bool
 	return cluster.Kind{Name: "mute", Props: actor.PropsFromFunc(func(c actor.Context) {
 		if _, ok := c.Message().(*wrapperspb.StringValue); !ok {
@@ -195,10 +195,81 @@ func muteOnceKind(received chan<- struct{}) cluster.Kind {
 			received <- struct{}{}
 			return
 		}
+		<-answer
 		id, _ := cluster.IdentityOf(c.Self())
 		c.Respond(wrapperspb.String(id.ID))
 	})}
 }
+
+// callMuted starts two members of opts, which hold a muteOnceKind of
+// answer, and a call from the first (the caller) to a grain the second
+// (the host) owns, and so hosts. It returns once the grain has the
+// request, which it does not answer. The call's end comes on called: an
+// error, or nil for the grain's answer to a retry.
+func callMuted(t *testing.T, opts clustertest.Options, answer <-chan struct{}) (f *clustertest.Fixture, caller, host *clustertest.Node, called <-chan error) {
+	t.Helper()
+	received := make(chan struct{}, 1)
+	opts.Kinds = []cluster.Kind{muteOnceKind(received, answer)}
+	f = clustertest.New(t, 2, opts)
+	caller, host = f.Members()[0], f.Members()[1]
+	var id cluster.ClusterIdentity
+	for i := 0; cluster.OwnerOf(host.Cluster.Topology(), id) != host.Cluster.Self().ID; i++ {
+		id = cluster.ClusterIdentity{Kind: "mute", ID: fmt.Sprint("m", i)}
+	}
+	ended := make(chan error, 1)
+	go func() {
+		res, err := caller.Cluster.Request(testkit.Context(t), id, wrapperspb.String("hello"))
+		if who, ok := res.(*wrapperspb.StringValue); err == nil && (!ok || who.GetValue() != id.ID) {
+			err = fmt.Errorf("answered %v", res)
+		}
+		ended <- err
+	}()
+	<-received
+	return f, caller, host, ended
+}
+
+// A call waits for an answer lost with the connections between the caller
+// and the grain's member, which broke without a goodbye (a network
+// failure, here a proxy's cut) while both processes still ran, and were
+// made again to the same processes. The answer will not come, and the call
+// fails over at once: its retry is answered (before, it waited until its
+// context ended).
+func TestACallWaitingOnAnAnswerLostWithAConnectionFailsOver(t *testing.T) {
+	answer := make(chan struct{})
+	release := sync.OnceFunc(func() { close(answer) })
+	defer release()
+	f, caller, host, called := callMuted(t, clustertest.Options{Proxied: true}, answer)
+	// Every connection between the two goes through the proxy of the one
+	// dialed, whichever stream carries the request and the answer.
+	f.Cut(caller, host)
+	// The grain answers the retry once the host has an answer from the
+	// caller on a connection made after the cut: until the host has
+	// noticed the cut, its endpoint may write there, and an answer lost so
+	// would leave the retry waiting too (the caller was told of its loss
+	// already). A probe lost so is sent again.
+	echo, err := caller.System.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*wrapperspb.StringValue); ok {
+			c.Respond(m)
+		}
+	}), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the host to reach the caller again", func() bool {
+		ctx, cancel := context.WithTimeout(testkit.Context(t), probeTimeout)
+		defer cancel()
+		_, err := host.System.Request(ctx, echo, wrapperspb.String("probe"))
+		return err == nil
+	})
+	release()
+	if err := <-called; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// probeTimeout bounds one probe of a connection: a probe lost with a
+// broken connection is sent again after it.
+const probeTimeout = 200 * time.Millisecond
 
 // A call waits for an answer the member's process owed when it died, and
 // the process is restarted at its address while the membership still lists
@@ -208,26 +279,10 @@ func muteOnceKind(received chan<- struct{}) cluster.Kind {
 // on the old connection after the membership had, until its context
 // ended).
 func TestACallWaitingOnAProcessRestartedAtItsAddressFailsOver(t *testing.T) {
-	received := make(chan struct{}, 1)
 	metrics := &countingMetrics{}
-	f := clustertest.New(t, 2, clustertest.Options{
-		Kinds:   []cluster.Kind{muteOnceKind(received)},
-		Cluster: cluster.Config{Metrics: metrics},
-	})
-	caller, old := f.Members()[0], f.Members()[1]
-	var id cluster.ClusterIdentity
-	for i := 0; cluster.OwnerOf(old.Cluster.Topology(), id) != old.Cluster.Self().ID; i++ {
-		id = cluster.ClusterIdentity{Kind: "mute", ID: fmt.Sprint("m", i)}
-	}
-	called := make(chan error, 1)
-	go func() {
-		res, err := caller.Cluster.Request(testkit.Context(t), id, wrapperspb.String("hello"))
-		if who, ok := res.(*wrapperspb.StringValue); err == nil && (!ok || who.GetValue() != id.ID) {
-			err = fmt.Errorf("answered %v", res)
-		}
-		called <- err
-	}()
-	<-received
+	answer := make(chan struct{})
+	close(answer)
+	f, _, old, called := callMuted(t, clustertest.Options{Cluster: cluster.Config{Metrics: metrics}}, answer)
 	f.Crash(old)
 	f.Restart(old)
 	testkit.Eventually(t, "the call to fail over", func() bool { return metrics.retries.Load() > 0 })

@@ -45,11 +45,11 @@
 // QueueFullTimeout for room, then the message goes to dead letters with
 // ErrQueueFull. Delivery is at most once: messages in a frame that could
 // not be written go to dead letters, but a frame gRPC took and a broken
-// connection lost is gone without one (a requester waiting for its answer
-// waits until its context ends; the cluster's calls fail over sooner only
-// when the peer's process restarted, see PeerRestarted). A request to an
-// actor that does not exist on the peer fails at once with
-// actor.ErrDeadLetter.
+// connection lost is gone without one: ConnectionLost (or PeerRestarted)
+// says when that may have happened, and a requester waiting for its
+// answer otherwise waits until its context ends (the cluster's calls fail
+// over on either event). A request to an actor that does not exist on the
+// peer fails at once with actor.ErrDeadLetter.
 //
 // # Failures
 //
@@ -60,7 +60,9 @@
 // messages go to dead letters, EndpointTerminated is published on the event
 // stream, and every local watcher of the peer's actors receives Terminated
 // with reason AddressTerminated. A peer that comes back within
-// ReconnectTimeout keeps its endpoint. After a reconnect, the endpoint
+// ReconnectTimeout keeps its endpoint. A connection that breaks without a
+// goodbye publishes ConnectionLost: what it carried may be lost, both
+// ways, without a dead letter. After a reconnect, the endpoint
 // first sends a Watch for every watch of the peer's actors it holds: a
 // Watch in a frame lost with the old connection would otherwise never
 // reach the peer, whose actor's end its watcher would never hear of (a

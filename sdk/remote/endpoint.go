@@ -290,6 +290,26 @@ type PeerRestarted struct {
 	MemberID, Previous string
 }
 
+// ConnectionLost is published on the actor system's event stream when an
+// established connection to a peer breaks without a goodbye (a network
+// failure, a keepalive timeout, a reset stream), and the endpoint goes on
+// to reconnect. What the connection carried may be lost without a dead
+// letter: frames gRPC had taken but not yet delivered, both ways, such as
+// a request written on it, or the answer to one. A requester waiting for
+// such an answer learns here that it may not come. A Watch lost so is
+// sent again after the reconnect; other messages are not. Each side
+// publishes it when its own endpoint finds the break: what the peer
+// writes on the connection until the peer finds it too is lost as well,
+// and nothing tells this side of that.
+type ConnectionLost struct {
+	// Address is the peer's address.
+	Address string
+	// Reason is why the connection ended: the stream's error as gRPC
+	// reported it, or one matching ErrEndpointTerminated when the peer's
+	// stream to us ended.
+	Reason error
+}
+
 // addressTerminated tells every local watcher of an actor at this address
 // that it is gone.
 func (p *peer) addressTerminated() {
@@ -523,6 +543,9 @@ func (ep *endpoint) connectLoop() error {
 				return err
 			}
 			ep.r.logger.Warn("remote: connection lost", "peer", ep.peer.address, "error", err)
+			if ep.ctx.Err() == nil && !ep.flush.Load() { // not our own stop, nor the peer's goodbye
+				ep.r.sys.EventStream().Publish(&ConnectionLost{Address: ep.peer.address, Reason: err})
+			}
 			backoff, deadline = cfg.ReconnectBackoff, time.Now().Add(cfg.ReconnectTimeout)
 		} else if isPermanent(err) {
 			return err

@@ -166,6 +166,26 @@ func cutStreams(nodes ...*node) {
 	}
 }
 
+// reconnectingPair starts a, which reconnects to a lost peer for
+// testkit.Timeout before it gives up, and b; each has an "echo" (for
+// syncWith and terminatedFrom), and b an echo of each of names too.
+func reconnectingPair(t *testing.T, names ...string) (a, b *node) {
+	t.Helper()
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout
+	a, b = startNode(t, cfg), startNode(t, fastConfig())
+	spawn := func(sys *actor.System, name string) {
+		if _, err := sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spawn(a.sys, "echo")
+	for _, name := range append([]string{"echo"}, names...) {
+		spawn(b.sys, name)
+	}
+	return a, b
+}
+
 // reconnect cuts the streams between a and b and waits until a's endpoint
 // has connected to b again.
 func reconnect(t *testing.T, a, b *node) {
@@ -193,17 +213,7 @@ func terminatedFrom(t *testing.T, w *probe, n int, a, b *node) []*actor.Terminat
 // process in between, ends in one Terminated when the actor stops, and
 // leaves no watch behind.
 func TestWatchesAcrossAReconnectToTheSameProcessEndOnce(t *testing.T) {
-	cfg := fastConfig()
-	cfg.ReconnectTimeout = testkit.Timeout
-	a, b := startNode(t, cfg), startNode(t, fastConfig())
-	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"echo", "twice", "again"} {
-		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b := reconnectingPair(t, "twice", "again")
 	twice, again := actor.NewPID(b.r.Address(), "twice"), actor.NewPID(b.r.Address(), "again")
 	w, watcher := addProbe(t, a.sys, "watcher")
 	reconnect := func() { reconnect(t, a, b) }
@@ -417,17 +427,7 @@ func watchedBy(r *Remote, address string) int {
 // watch holds all the same: the watcher hears of the actor's end once,
 // whether the actor ends later or ended while the Watch was lost.
 func TestAWatchLostWithTheConnectionHoldsAfterAReconnect(t *testing.T) {
-	cfg := fastConfig()
-	cfg.ReconnectTimeout = testkit.Timeout
-	a, b := startNode(t, cfg), startNode(t, fastConfig())
-	for _, name := range []string{"echo", "target", "gone"} {
-		if _, err := b.sys.SpawnNamed(actor.PropsFromFunc(echo), name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := a.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
-		t.Fatal(err)
-	}
+	a, b := reconnectingPair(t, "target", "gone")
 	target, gone := actor.NewPID(b.r.Address(), "target"), actor.NewPID(b.r.Address(), "gone")
 	syncWith(t, a, b.r.Address())
 	w, watcher := addProbe(t, a.sys, "watcher")
@@ -451,5 +451,75 @@ func TestAWatchLostWithTheConnectionHoldsAfterAReconnect(t *testing.T) {
 	}
 	if n := watchedBy(b.r, a.r.Address()); n > 0 {
 		t.Fatalf("b keeps %d watches by a after their end", n)
+	}
+}
+
+// startProxied starts a node that listens behind a proxy of its own, whose
+// address it advertises: every connection dialed to it goes through the
+// proxy, which can cut them as a network failure would. The proxy closes
+// after the node stops.
+func startProxied(t *testing.T, cfg Config) (*node, *testkit.Proxy) {
+	t.Helper()
+	p, err := testkit.NewProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	cfg.BindAddress, cfg.AdvertisedAddress = freePort(t), p.Addr()
+	p.Forward(cfg.BindAddress)
+	return startNode(t, cfg), p
+}
+
+// A connection that breaks without a goodbye (reset by a proxy, while
+// both processes run) and is made again to the same process is reported
+// with ConnectionLost, since what it carried may be lost; the end of a
+// connection by the peer's goodbye is not.
+func TestAConnectionLostWithoutAGoodbyeIsPublished(t *testing.T) {
+	cfg := fastConfig()
+	cfg.ReconnectTimeout = testkit.Timeout
+	a, pa := startProxied(t, cfg)
+	b, pb := startProxied(t, fastConfig())
+	for _, n := range []*node{a, b} {
+		if _, err := n.sys.SpawnNamed(actor.PropsFromFunc(echo), "echo"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lost testkit.Recorder[*ConnectionLost]
+	var ended testkit.Recorder[*EndpointTerminated]
+	subs := []*actor.Subscription{
+		actor.Subscribe(a.sys.EventStream(), func(e *ConnectionLost) { lost.Add(e) }),
+		actor.Subscribe(a.sys.EventStream(), func(e *EndpointTerminated) { ended.Add(e) }),
+	}
+	defer func() {
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+	}()
+	syncWith(t, a, b.r.Address())
+	// Every stream between a and b goes through the proxy of the one
+	// dialed, whichever endpoint writes on it.
+	if n := pa.Cut() + pb.Cut(); n == 0 {
+		t.Fatal("no connection to cut")
+	}
+	if e := lost.WaitLen(t, 1)[0]; e.Address != b.r.Address() || e.Reason == nil {
+		t.Fatalf("ConnectionLost = %+v, want one for %s with a reason", e, b.r.Address())
+	}
+	// b answers on the cut connection until it notices the cut, and such
+	// an answer would be lost: sync once b's endpoint has left it. It
+	// wrote on the stream a dialed, the only one between them, so the
+	// next it writes on is one made after the cut.
+	testkit.Eventually(t, "b to notice the cut", func() bool {
+		return b.logs.Contains("remote: connection lost", "peer="+a.r.Address())
+	})
+	syncWith(t, a, b.r.Address())
+	if got := lost.Snapshot(); len(got) != 1 {
+		t.Fatalf("ConnectionLost published %d times for one cut, want once: %v", len(got), got)
+	}
+	if err := b.r.Shutdown(testkit.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	ended.WaitLen(t, 1)
+	if got := lost.Snapshot(); len(got) != 1 {
+		t.Fatalf("ConnectionLost published %d times, want once (not for the goodbye): %v", len(got), got)
 	}
 }
