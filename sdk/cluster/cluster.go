@@ -375,8 +375,16 @@ func ids(ms []Member) []string {
 	return out
 }
 
-// Topology returns the current topology.
-func (c *Cluster) Topology() Topology { return c.members.current() }
+// Topology returns the current topology: the one calls go by from the
+// moment Topology returns it (the member list takes a change in before the
+// cluster routes by it, and a caller that waited for a topology must not
+// find its calls going by the one before).
+func (c *Cluster) Topology() Topology {
+	if rt := c.routing.Load(); rt != nil {
+		return rt.place.topo
+	}
+	return Topology{}
+}
 
 // Self returns this member.
 func (c *Cluster) Self() Member { return c.self }

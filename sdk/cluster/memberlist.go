@@ -48,13 +48,6 @@ func (l *memberList) update(members []Member) (Topology, bool) {
 	return l.topo, true
 }
 
-// current returns the current topology.
-func (l *memberList) current() Topology {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.topo
-}
-
 // depart remembers that the member id left, forgetting the longest gone
 // beyond maxDeparted.
 func (l *memberList) depart(id string) {
