@@ -67,10 +67,12 @@
 // on a connection to an address whose process had died when the sender
 // wrote there, while another runs there now): the receiver then asks the
 // sender for a full report, and counts no completion of its, whatever
-// topology it is for, until one arrives whole. A member that finds a new
-// process at another's address sends the member there its completion
-// again: if the first was lost, the last message it sent there, the other
-// would wait for it until HandoverTimeout. An owner
+// topology it is for, until one arrives whole. A member whose connection
+// to another broke (remote.ConnectionLost), or that finds a new process at
+// its address (remote.PeerRestarted), sends it its completion again, never
+// as a full one, and asks again for a full report it still waits for: if
+// the first completion, the last message it sent there, was lost, the
+// other would wait for it until HandoverTimeout. An owner
 // keeps the entries it dropped when their identities moved away until a
 // handover completes, and takes them back if they move back (A→B→A): their hosts
 // may have seen no change. Owners forget the activations of members that

@@ -253,16 +253,21 @@ func (a *identityActor) sendOwed(c actor.Context) {
 // again to the members at address: if the first, the last handover message
 // we sent them, was lost, they would wait for it until HandoverTimeout. If
 // anything we sent was lost, the count on this one shows the gap, and the
-// member asks for a full report; if not, it counts as the first did.
+// member asks for a full report; if not, it counts as the first did. A
+// full report we asked them for is asked again, if we still wait for it.
 func (a *identityActor) completeAgain(c actor.Context, address string) {
 	if a.rt == nil {
 		return
 	}
 	for _, m := range a.rt.place.topo.Members {
-		if m.Address == address && m.ID != a.c.self.ID {
-			a.complete(c, m.ID, a.rt.place.topo.Hash, a.st.markFor(m.ID))
+		if m.Address != address {
+			continue
+		}
+		if mk, ok := a.st.again(m.ID); ok {
+			a.complete(c, m.ID, a.rt.place.topo.Hash, mk)
 		}
 	}
+	a.sendOwed(c)
 }
 
 // complete sends m, a mark of this member for topology hash, to member to.

@@ -464,6 +464,28 @@ func (s *ownerState) applyDone(hash uint64, m mark) bool {
 	return false
 }
 
+// again returns this member's completion of the current topology for
+// member, to send it again after what we sent it may have been lost (see
+// identityActor.completeAgain), and false if member is not in the current
+// topology. It is never full: the reports a full one stands for were sent
+// before the first, and may be what was lost. A request for a full report
+// we sent member may have been lost too: if we still wait for one, it is
+// asked again.
+func (s *ownerState) again(member string) (mark, bool) {
+	if s.place == nil || member == s.self {
+		return mark{}, false
+	}
+	if _, ok := s.place.topo.Member(member); !ok {
+		return mark{}, false
+	}
+	if s.untrusted[member] {
+		s.asks[member] = true
+	}
+	m := s.markFor(member)
+	m.full = false
+	return m, true
+}
+
 // sequence returns the count to put on the next handover message to
 // member (see sent).
 func (s *ownerState) sequence(to string) uint64 {

@@ -24,6 +24,11 @@ type sim struct {
 	// on its way, as with a broken connection; the completion after it
 	// arrives.
 	lossPct int
+	// cutPct is the chance, in percent, that a step of a change cuts the
+	// connection between two members with messages on their way: all of
+	// them are lost, both ways, and each side completes again, as the
+	// identity actor does when it hears of the cut.
+	cutPct int
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -164,6 +169,20 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 			send(msg{to: o.to, from: member, hash: h, done: &o.mark})
 		}
 	}
+	cut := func() {
+		pick := queue[s.rng.IntN(len(queue))]
+		queue = slices.DeleteFunc(queue, func(m msg) bool {
+			return m.from == pick.from && m.to == pick.to || m.from == pick.to && m.to == pick.from
+		})
+		for _, side := range [][2]string{{pick.from, pick.to}, {pick.to, pick.from}} {
+			if st := s.states[side[0]]; st != nil {
+				if mk, ok := st.again(side[1]); ok {
+					send(msg{to: side[1], from: side[0], hash: st.hash(), done: &mk})
+				}
+				sendOwed(side[0])
+			}
+		}
+	}
 	deliver := func() {
 		pick := queue[s.rng.IntN(len(queue))]
 		for i, m := range queue {
@@ -213,6 +232,10 @@ func (s *sim) changeHistory(hist []histStep, skipPct int, lagger string) map[str
 		}
 		if lagger != "" && len(ready) > 1 && slices.Contains(ready, lagger) && s.rng.IntN(4) > 0 {
 			ready = slices.DeleteFunc(ready, func(id string) bool { return id == lagger })
+		}
+		if len(queue) > 0 && s.rng.IntN(100) < s.cutPct {
+			cut()
+			continue
 		}
 		if len(queue) > 0 && (len(ready) == 0 || s.rng.IntN(2) == 0) {
 			deliver()
@@ -579,21 +602,31 @@ func (s *sim) randomHistory() (hist []histStep, lagger string) {
 // different topologies, a member that lags behind, and activations
 // started while topologies change.
 func TestOwnerTablesMatchActivationsThroughFlapsAndCrashes(t *testing.T) {
-	flapsAndCrashes(t, 0)
+	flapsAndCrashes(t, 0, 0)
 }
 
 // TestOwnerTablesMatchActivationsWhenReportsAreLost: the same histories,
 // with a fifth of the reports lost on their way (each still followed by a
-// completion from its sender, as on a connection that broke and was made
-// again): owners must see the loss, and get full reports instead.
+// completion from its sender): owners must see the loss, and get full
+// reports instead.
 func TestOwnerTablesMatchActivationsWhenReportsAreLost(t *testing.T) {
-	flapsAndCrashes(t, 20)
+	flapsAndCrashes(t, 20, 0)
 }
 
-func flapsAndCrashes(t *testing.T, lossPct int) {
+// TestOwnerTablesMatchActivationsWhenConnectionsBreak: the same histories,
+// with connections between members cut now and then, losing the messages
+// on their way both ways, each side then completing again: owners must see
+// what was lost, get full reports instead, and complete.
+func TestOwnerTablesMatchActivationsWhenConnectionsBreak(t *testing.T) {
+	flapsAndCrashes(t, 0, 15)
+}
+
+// flapsAndCrashes runs the random histories with the sim's lossPct and
+// cutPct.
+func flapsAndCrashes(t *testing.T, lossPct, cutPct int) {
 	for seed := range uint64(40) {
 		s := newSim(t, seed)
-		s.lossPct = lossPct
+		s.lossPct, s.cutPct = lossPct, cutPct
 		for range 2 + s.rng.IntN(4) {
 			s.addMember()
 		}
@@ -885,5 +918,29 @@ func TestAReportLostBeforeItsCompletionIsCaught(t *testing.T) {
 	n.settle()
 	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {
 		t.Fatalf("n owns %v, complete %v (done %v, untrusted %v), want h's activation %v", act.pid, st.complete, st.done, st.untrusted, pid)
+	}
+}
+
+// A member that completes again after a broken connection, while it waits
+// for a full report from the member at the other end, asks for it again:
+// its request may have been lost with the connection, and the other side
+// may not complete again (it may not have noticed the break).
+func TestACompletionSentAgainAsksAgainForAFullReport(t *testing.T) {
+	r := newOwnerState("r")
+	r.adopt(newPlacement(simTopo("r", "s")))
+	r.untrusted["s"] = true // its request for s's full report went out
+	if owed := r.takeOwed(); len(owed) != 0 {
+		t.Fatalf("r owes %+v before completing again", owed)
+	}
+	m, ok := r.again("s")
+	if !ok || m.full || m.reply || m.request {
+		t.Fatalf("again = %+v, %v; want a completion that is neither full, a reply nor a request", m, ok)
+	}
+	owed := r.takeOwed()
+	if len(owed) != 1 || owed[0].to != "s" || owed[0].report || !owed[0].mark.request {
+		t.Fatalf("r owes %+v after completing again, want a request for s's full report", owed)
+	}
+	if _, ok := r.again("x"); ok {
+		t.Fatal("again completed to a member outside the topology")
 	}
 }
