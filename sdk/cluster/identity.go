@@ -281,8 +281,8 @@ func markOf(m *clusterpb.HandoverComplete) mark {
 	return mark{member: m.GetMemberId(), prev: m.GetPreviousHash(), full: m.GetFull(), reply: m.GetReply(), request: m.GetRequest()}
 }
 
-// report sends to member to entries, activations this member hosts that
-// it owns, for topology hash: in one HandoverDelta, or in several if they
+// report sends to member to entries, activations this member hosts whose
+// owner to is, for topology hash: in one HandoverDelta, or in several if they
 // would not fit under half the remote's MaxMessageSize (a delta too large
 // to send would be lost, and its owner, counting the completion that
 // follows, would start a second activation of each grain it named).
