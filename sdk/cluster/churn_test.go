@@ -498,14 +498,14 @@ func TestAPlacementThatTimedOutIsNotMadeAgainElsewhere(t *testing.T) {
 	release := sync.OnceFunc(func() { close(pl.release) })
 	defer release()
 	// The host's identity actor is busy: it places an identity it owns.
-	stall := ownedBy(host, "stall")
+	stall := ownedBy(t, host, "counter", "stall")
 	stalled := make(chan error, 1)
 	go func() {
 		_, err := host.Cluster.Request(testkit.Context(t), stall, wrapperspb.String("inc"))
 		stalled <- err
 	}()
 	<-pl.entered
-	id := ownedBy(owner, "dup")
+	id := ownedBy(t, owner, "counter", "dup")
 	called := make(chan error, 1)
 	go func() {
 		_, err := owner.Cluster.Request(testkit.Context(t), id, wrapperspb.String("inc"))
@@ -519,7 +519,7 @@ func TestAPlacementThatTimedOutIsNotMadeAgainElsewhere(t *testing.T) {
 		}
 	}
 	// The host has taken the placement requests queued before this one.
-	if _, err := host.Cluster.Get(testkit.Context(t), ownedBy(host, "barrier")); err != nil {
+	if _, err := host.Cluster.Get(testkit.Context(t), ownedBy(t, host, "counter", "barrier")); err != nil {
 		t.Fatal(err)
 	}
 	if n := metrics.activated.Load(); n != 3 {
@@ -545,7 +545,7 @@ func TestShutdownPassivatesAGrainWhoseFullMailboxDropsThePoisonPill(t *testing.T
 	}, actor.WithMailbox(actor.MailboxConfig{Capacity: 2, Policy: actor.OverflowDrop}))}
 	f := clustertest.New(t, 2, clustertest.Options{Kinds: []cluster.Kind{kind}})
 	n := f.Members()[0]
-	id := ownedBy(n, "busy")
+	id := ownedBy(t, n, "counter", "busy")
 	pid, err := f.Members()[1].Cluster.Get(testkit.Context(t), id)
 	if err != nil {
 		t.Fatal(err)
@@ -850,15 +850,7 @@ func TestACompletionLostWithAConnectionIsSentAgain(t *testing.T) {
 	joined := f.AddMember()
 	f.WaitConverged()
 	testkit.Eventually(t, "the host's completion to the new member to be lost", lose.lost.Load)
-	var id string
-	for i := 0; id == "" && i < 1000; i++ {
-		if cluster.OwnerOf(joined.Cluster.Topology(), cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint("c", i)}) == joined.Cluster.Self().ID {
-			id = fmt.Sprint("c", i)
-		}
-	}
-	if id == "" {
-		t.Fatal("the new member owns none of 1000 identities")
-	}
+	id := ownedBy(t, joined, "counter", "c").ID
 	// The host's connection to the new member is up, and carried what it
 	// sent before (the lost completion failed in its writer): a request
 	// sent after it is answered, if only by a dead letter.

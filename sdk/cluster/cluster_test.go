@@ -624,14 +624,18 @@ func TestPIDCacheSizeBoundsTheCache(t *testing.T) {
 	}
 }
 
-// ownedBy returns an identity of the counter kind that n owns.
-func ownedBy(n *clustertest.Node, prefix string) cluster.ClusterIdentity {
-	for i := 0; ; i++ {
-		id := cluster.ClusterIdentity{Kind: "counter", ID: fmt.Sprint(prefix, i)}
+// ownedBy returns the first identity of kind (ids prefix0, prefix1, …)
+// that n owns in its current topology.
+func ownedBy(t *testing.T, n *clustertest.Node, kind, prefix string) cluster.ClusterIdentity {
+	t.Helper()
+	for i := range 1000 {
+		id := cluster.ClusterIdentity{Kind: kind, ID: fmt.Sprint(prefix, i)}
 		if cluster.OwnerOf(n.Cluster.Topology(), id) == n.Cluster.Self().ID {
 			return id
 		}
 	}
+	t.Fatalf("%s owns none of 1000 identities of %s", n.Name, kind)
+	return cluster.ClusterIdentity{}
 }
 
 // deadLetters counts the dead letters of a system by target.
@@ -666,7 +670,7 @@ func TestAnOwnerReplacesAnActivationItsCallersFoundGone(t *testing.T) {
 	owner, host := f.Members()[0], f.Members()[1]
 	dl := countDeadLetters(t, host.System)
 	report := func(prefix string) (cluster.ClusterIdentity, *actor.PID) {
-		id := ownedBy(owner, prefix)
+		id := ownedBy(t, owner, "counter", prefix)
 		ghost := cluster.ActivationPID(host.Remote.Address(), id, 999)
 		cluster.ReportActivation(owner.Cluster, host.Cluster.Self().ID, id, ghost)
 		return id, ghost
@@ -704,7 +708,7 @@ type notSerializable struct{ N int }
 func TestAnUnserializableRequestIsNotRetried(t *testing.T) {
 	f, _, metrics := counterCluster(t, 2)
 	caller, owner := f.Members()[0], f.Members()[1]
-	_, err := caller.Cluster.Request(testkit.Context(t), ownedBy(owner, "u"), &notSerializable{1})
+	_, err := caller.Cluster.Request(testkit.Context(t), ownedBy(t, owner, "counter", "u"), &notSerializable{1})
 	if !errors.Is(err, remote.ErrUnknownType) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrUnknownType at once", err)
 	}
@@ -719,7 +723,7 @@ func TestAnUnserializableRequestIsNotRetried(t *testing.T) {
 func TestAnUnserializableSendToAnotherMemberFails(t *testing.T) {
 	f, l, _ := counterCluster(t, 2)
 	caller, owner := f.Members()[0], f.Members()[1]
-	id := ownedBy(owner, "u")
+	id := ownedBy(t, owner, "counter", "u")
 	if err := caller.Cluster.Send(testkit.Context(t), id, wrapperspb.String("inc")); err != nil {
 		t.Fatal(err) // activates the grain on the owner
 	}

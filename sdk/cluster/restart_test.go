@@ -140,13 +140,14 @@ func TestAnActivationOfARestartedMemberDoesNotTakeTheOldOnesPID(t *testing.T) {
 	// The new process starts as many activations before it: the last one
 	// while its identity actor stalls.
 	for i := range before - 1 {
-		ask(t, caller.Cluster, ownedBy(n, fmt.Sprint("fill", i, "-")).ID)
+		ask(t, caller.Cluster, ownedBy(t, n, "counter", fmt.Sprint("fill", i, "-")).ID)
 	}
 	release := sync.OnceFunc(func() { close(pl.release) })
 	defer release()
 	stalled := make(chan error, 1)
+	stall := ownedBy(t, n, "counter", "stall")
 	go func() {
-		_, err := caller.Cluster.Request(testkit.Context(t), ownedBy(n, "stall"), wrapperspb.String("inc"))
+		_, err := caller.Cluster.Request(testkit.Context(t), stall, wrapperspb.String("inc"))
 		stalled <- err
 	}()
 	<-pl.entered
@@ -212,10 +213,7 @@ func callMuted(t *testing.T, opts clustertest.Options, answer <-chan struct{}) (
 	opts.Kinds = []cluster.Kind{muteOnceKind(received, answer)}
 	f = clustertest.New(t, 2, opts)
 	caller, host = f.Members()[0], f.Members()[1]
-	var id cluster.ClusterIdentity
-	for i := 0; cluster.OwnerOf(host.Cluster.Topology(), id) != host.Cluster.Self().ID; i++ {
-		id = cluster.ClusterIdentity{Kind: "mute", ID: fmt.Sprint("m", i)}
-	}
+	id := ownedBy(t, host, "mute", "m")
 	ended := make(chan error, 1)
 	go func() {
 		res, err := caller.Cluster.Request(testkit.Context(t), id, wrapperspb.String("hello"))
