@@ -34,7 +34,8 @@ type Config struct {
 	// "127.0.0.1:0": an ephemeral loopback port.
 	BindAddress string
 	// AdvertisedAddress is the host:port peers dial to reach this system,
-	// and the address in its PIDs. Default: the address the listener bound.
+	// and the address in its PIDs (Remote.Address). Default: the address
+	// the listener bound (Remote.ListenAddress).
 	AdvertisedAddress string
 	// ClusterName is exchanged in the handshake: systems of different
 	// clusters refuse each other. Default "troupe".

@@ -37,7 +37,8 @@ type Remote struct {
 	logger      *slog.Logger
 	serializers *Serializers
 	json        *JSONSerializer
-	address     string
+	address     string // advertised
+	bound       string // the listener's address
 
 	kindsMu sync.RWMutex
 	kinds   map[string]*actor.Props
@@ -90,9 +91,10 @@ func (r *Remote) Start() error {
 	if err != nil {
 		return fmt.Errorf("remote: listen on %s: %w", r.cfg.BindAddress, err)
 	}
+	r.bound = lis.Addr().String()
 	r.address = r.cfg.AdvertisedAddress
 	if r.address == "" {
-		r.address = lis.Addr().String()
+		r.address = r.bound
 	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(r.cfg.MaxFrameSize),
@@ -131,7 +133,7 @@ func (r *Remote) Start() error {
 		}
 	}()
 	r.state = stateRunning
-	r.logger.Info("remote: listening", "address", r.address, "bind", lis.Addr().String(), "cluster", r.cfg.ClusterName)
+	r.logger.Info("remote: listening", "address", r.address, "bind", r.bound, "cluster", r.cfg.ClusterName)
 	return nil
 }
 
@@ -141,6 +143,16 @@ func (r *Remote) Address() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.address
+}
+
+// ListenAddress returns the address the listener is bound to: the port
+// taken when BindAddress asks for any (port 0), also when AdvertisedAddress
+// is set (behind a proxy, a NAT or a port mapping, Address is the one
+// peers dial). It is empty before Start.
+func (r *Remote) ListenAddress() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bound
 }
 
 // Config returns the configuration, defaults filled in.

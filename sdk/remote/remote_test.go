@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -400,4 +401,26 @@ func TestRemoteSpawnAnsweredWithoutPIDFails(t *testing.T) {
 	if !errors.Is(err, ErrProtocol) {
 		t.Fatalf("Spawn = %v, %v; want ErrProtocol", pid, err)
 	}
+}
+
+// A system that advertises another address than the one it binds (behind
+// a proxy or a port mapping) puts the advertised one in its PIDs, and
+// tells the port it took for a bind to any port.
+func TestListenAddressIsTheBoundOne(t *testing.T) {
+	n := startNode(t, Config{BindAddress: "127.0.0.1:0", AdvertisedAddress: "troupe.example:7000"})
+	if got := n.r.Address(); got != "troupe.example:7000" {
+		t.Fatalf("Address = %q, want the advertised troupe.example:7000", got)
+	}
+	if pid := n.sys.Spawn(actor.PropsFromFunc(echo)); pid.Address != "troupe.example:7000" {
+		t.Fatalf("a PID of the system carries %q, want the advertised address", pid.Address)
+	}
+	bound := n.r.ListenAddress()
+	if _, port, err := net.SplitHostPort(bound); err != nil || port == "0" {
+		t.Fatalf("ListenAddress = %q (%v), want the port taken", bound, err)
+	}
+	c, err := net.Dial("tcp", bound)
+	if err != nil {
+		t.Fatalf("dial ListenAddress %s: %v", bound, err)
+	}
+	_ = c.Close()
 }

@@ -465,9 +465,10 @@ func startProxied(t *testing.T, cfg Config) (*node, *testkit.Proxy) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	cfg.BindAddress, cfg.AdvertisedAddress = freePort(t), p.Addr()
-	p.Forward(cfg.BindAddress)
-	return startNode(t, cfg), p
+	cfg.BindAddress, cfg.AdvertisedAddress = "127.0.0.1:0", p.Addr()
+	n := startNode(t, cfg)
+	p.Forward(n.r.ListenAddress())
+	return n, p
 }
 
 // A connection that breaks without a goodbye (reset by a proxy, while

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"syscall"
@@ -144,14 +143,14 @@ func (f *Fixture) Restart(n *Node) *Node {
 func (f *Fixture) start(kinds []cluster.Kind, prev *Node) *Node {
 	f.t.Helper()
 	bind := "127.0.0.1:0"
-	if prev != nil {
-		bind = prev.Remote.Address()
-	}
 	var proxy *testkit.Proxy
-	if f.opts.Proxied {
-		// The node listens behind its proxy on a port of its own, which
-		// the proxy forwards to once the node has bound it.
-		proxy, bind = f.proxyOf(prev), freePort(f.t)
+	switch {
+	case f.opts.Proxied:
+		// The node listens behind its proxy, on any port: the proxy
+		// forwards to the one it takes, and its address is the node's.
+		proxy = f.proxyOf(prev)
+	case prev != nil:
+		bind = prev.Remote.Address()
 	}
 	f.mu.Lock()
 	f.next++
@@ -182,7 +181,7 @@ func (f *Fixture) start(kinds []cluster.Kind, prev *Node) *Node {
 		f.t.Fatal(err)
 	}
 	if proxy != nil {
-		proxy.Forward(bind)
+		proxy.Forward(r.ListenAddress())
 	}
 	m := &membership{r: f.Registry}
 	ccfg := f.opts.Cluster
@@ -331,16 +330,4 @@ func (f *Fixture) proxyOf(prev *Node) *testkit.Proxy {
 	defer f.mu.Unlock()
 	f.proxies = append(f.proxies, p)
 	return p
-}
-
-// freePort returns a loopback address whose port was free a moment ago,
-// for a node to bind behind its proxy: start waits while it is busy.
-func freePort(t testing.TB) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().String()
 }
