@@ -768,6 +768,23 @@ func (n *handoverNet) dropFirst(from, to string) {
 	n.queue[[2]string{from, to}] = n.queue[[2]string{from, to}][1:]
 }
 
+// ownsOnceAllArrive delivers what host has sent owner, which must not
+// complete owner's handover without host's activation pid of id (a second
+// activation could start), then everything, after which owner must have
+// completed it with that activation.
+func (n *handoverNet) ownsOnceAllArrive(t *testing.T, host, owner string, id ClusterIdentity, pid *actor.PID) {
+	t.Helper()
+	st := n.states[owner]
+	n.deliver(host, owner)
+	if _, ok := st.owned[id]; !ok && !st.inFlux(id) {
+		t.Fatalf("%s completed its handover without %s's activation of %v: a second activation could start", owner, host, id)
+	}
+	n.settle()
+	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {
+		t.Fatalf("%s owns %v, complete %v (done %v, untrusted %v), want %s's activation %v", owner, act.pid, st.complete, st.done, st.untrusted, host, pid)
+	}
+}
+
 // settle delivers everything, in a fixed order.
 func (n *handoverNet) settle() {
 	for {
@@ -880,15 +897,7 @@ func TestAMemberWhoseReportsWereLostIsAskedForAFullReport(t *testing.T) {
 	n.drop("h", "n") // written on the connection to o's process
 	n.adopt("h", t2)
 	n.adopt("n", t2)
-	st := n.states["n"]
-	n.deliver("h", "n") // h's completion of t2 comes first
-	if _, ok := st.owned[id]; !ok && !st.inFlux(id) {
-		t.Fatalf("n completed the handover of t2 without h's activation of %v: a second activation could start", id)
-	}
-	n.settle()
-	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {
-		t.Fatalf("n owns %v, complete %v (done %v, untrusted %v), want h's activation %v", act.pid, st.complete, st.done, st.untrusted, pid)
-	}
+	n.ownsOnceAllArrive(t, "h", "n", id, pid) // h's completion of t2 comes first
 }
 
 // TestAReportLostBeforeItsCompletionIsCaught: o leaves, and h's report of
@@ -909,16 +918,8 @@ func TestAReportLostBeforeItsCompletionIsCaught(t *testing.T) {
 	delete(n.states, "o")
 	n.adopt("h", t1)
 	n.adopt("n", t1)
-	n.dropFirst("h", "n") // the report
-	st := n.states["n"]
-	n.deliver("h", "n") // h's completion of t1
-	if _, ok := st.owned[id]; !ok && !st.inFlux(id) {
-		t.Fatalf("n completed the handover of t1 without h's activation of %v: a second activation could start", id)
-	}
-	n.settle()
-	if act, ok := st.owned[id]; !ok || !act.pid.Equal(pid) || !st.complete {
-		t.Fatalf("n owns %v, complete %v (done %v, untrusted %v), want h's activation %v", act.pid, st.complete, st.done, st.untrusted, pid)
-	}
+	n.dropFirst("h", "n")                     // the report
+	n.ownsOnceAllArrive(t, "h", "n", id, pid) // h's completion of t1
 }
 
 // A member that completes again after a broken connection, while it waits

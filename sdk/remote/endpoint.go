@@ -520,8 +520,13 @@ func (ep *endpoint) run() {
 	ep.terminate(err)
 }
 
+// stopping reports whether the endpoint was stopped: cancelled, or asked
+// to flush and say goodbye.
+func (ep *endpoint) stopping() bool { return ep.ctx.Err() != nil || ep.flush.Load() }
+
 // connectLoop connects and pumps until the endpoint must terminate, and
-// returns why.
+// returns why. A connection lost while the endpoint runs on is published
+// (ConnectionLost) before it reconnects.
 func (ep *endpoint) connectLoop() error {
 	cfg := &ep.r.cfg
 	backoff := cfg.ReconnectBackoff
@@ -543,14 +548,15 @@ func (ep *endpoint) connectLoop() error {
 				return err
 			}
 			ep.r.logger.Warn("remote: connection lost", "peer", ep.peer.address, "error", err)
-			if ep.ctx.Err() == nil && !ep.flush.Load() { // not our own stop, nor the peer's goodbye
-				ep.r.sys.EventStream().Publish(&ConnectionLost{Address: ep.peer.address, Reason: err})
+			if ep.stopping() {
+				return ep.reason
 			}
+			ep.r.sys.EventStream().Publish(&ConnectionLost{Address: ep.peer.address, Reason: err})
 			backoff, deadline = cfg.ReconnectBackoff, time.Now().Add(cfg.ReconnectTimeout)
 		} else if isPermanent(err) {
 			return err
 		}
-		if ep.ctx.Err() != nil || ep.flush.Load() {
+		if ep.stopping() {
 			return ep.reason
 		}
 		if !time.Now().Before(deadline) {
